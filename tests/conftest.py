@@ -1,0 +1,138 @@
+"""Shared fixtures: users in each role and the real Liechtenstein grid (OSM, ODbL) as test data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from twin.models import EVSE, Charger, Connector, Line, Substation, Support
+from twin.services.osm_tags import parse_voltages_kv
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pytest_configure(config):
+    """Serve static files without the collectstatic manifest (tests don't build assets)."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def load_features() -> list[dict]:
+    """The Liechtenstein power features (see tests/fixtures/README.md)."""
+    return json.loads((FIXTURES / "liechtenstein_power.geojson").read_text())["features"]
+
+
+def _asset_fields(props: dict) -> dict:
+    tags = props["tags"]
+    return {
+        "name": tags.get("name", ""), "operator": tags.get("operator", ""),
+        "ref": tags.get("ref", ""), "source": "osm", "source_id": props["source_id"],
+        "tags": tags,
+    }
+
+
+def load_liechtenstein() -> dict[str, int]:
+    """Create the twin's rows from the fixture; returns counts per kind."""
+    by_node: dict[int, Support] = {}
+    lines: list[tuple[Line, list[int]]] = []
+    for feature in load_features():
+        props, geom = feature["properties"], GEOSGeometry(json.dumps(feature["geometry"]), srid=4326)
+        tags, fields = props["tags"], _asset_fields(props)
+        if props["kind"] == "substation":
+            footprint = geom if geom.geom_type == "MultiPolygon" else None
+            Substation.objects.create(
+                location=geom.point_on_surface if footprint else geom,
+                footprint=MultiPolygon(*footprint) if footprint else None,
+                voltages_kv=parse_voltages_kv(tags.get("voltage"))[0], **fields,
+            )
+        elif props["kind"] == "line":
+            line = Line.objects.create(
+                geometry=geom, kind=tags["power"].replace("minor_cable", "cable"),
+                voltages_kv=parse_voltages_kv(tags.get("voltage"))[0],
+                circuits=int(tags.get("circuits", "1").split(";")[0]), **fields,
+            )
+            lines.append((line, props["nodes"]))
+        elif props["kind"] == "support":
+            support = Support.objects.create(location=geom, kind=tags["power"], **fields)
+            by_node[int(props["source_id"].rsplit("/", 1)[1])] = support
+        elif props["kind"] == "charger":
+            charger = Charger.objects.create(
+                location=geom, network=tags.get("network", ""), access="public"
+                if tags.get("access", "yes") in ("yes", "public") else "customers", **fields,
+            )
+            evse = EVSE.objects.create(charger=charger, uid="1")
+            Connector.objects.create(evse=evse, standard="IEC_62196_T2", power_kw=22)
+    for line, nodes in lines:
+        line.supports.add(*[by_node[n] for n in nodes if n in by_node])
+    return {
+        "substation": Substation.objects.count(), "line": Line.objects.count(),
+        "support": Support.objects.count(), "charger": Charger.objects.count(),
+    }
+
+
+@pytest.fixture
+def twin_data(db) -> dict[str, int]:
+    return load_liechtenstein()
+
+
+@pytest.fixture(scope="module")
+def shared_twin_data(django_db_setup, django_db_blocker) -> dict[str, int]:
+    """The Liechtenstein grid loaded once for a module of read-only tests, removed afterwards."""
+    with django_db_blocker.unblock():
+        counts = load_liechtenstein()
+    yield counts
+    with django_db_blocker.unblock():
+        for model in (Support, Line, Substation, Charger, EVSE, Connector):
+            model.objects.all().delete()
+            model.history.model.objects.all().delete()
+
+
+def _user(username: str, group: str | None, **extra) -> User:
+    user = User.objects.create_user(username, password="pw-" + username, **extra)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def operator(db) -> User:
+    return _user("olga-operator", "operators")
+
+
+@pytest.fixture
+def crew(db) -> User:
+    return _user("fred-fieldcrew", "field-crew")
+
+
+@pytest.fixture
+def operator_client(operator) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(operator)
+    return client
+
+
+@pytest.fixture
+def crew_client(crew) -> APIClient:
+    """A read-only user authenticating with a real API token, as a script would."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=crew).key}")
+    return client
+
+
+@pytest.fixture
+def admin_user_client(db, client):
+    admin = User.objects.create_superuser("ada-admin", password="pw-admin")
+    client.force_login(admin)
+    return client

@@ -1,0 +1,105 @@
+"""API views of the twin: thin viewsets over the models, filters and serializers."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from twin import filtersets
+from twin.api import serializers
+from twin.jobs import JobParameterError, cancel_job, submit_job
+from twin.models import EVSE, Charger, Job, Line, Market, PricingNode, Substation, Support
+
+ASSET_SEARCH = ["name", "ref", "operator", "source_id"]
+
+
+class SubstationViewSet(viewsets.ModelViewSet):
+    queryset = Substation.objects.all()
+    serializer_class = serializers.SubstationSerializer
+    filterset_class = filtersets.SubstationFilterSet
+    search_fields = ASSET_SEARCH
+    ordering_fields = ["name", "voltage_kv", "condition_score", "criticality", "id"]
+
+
+class LineViewSet(viewsets.ModelViewSet):
+    queryset = Line.objects.all()
+    serializer_class = serializers.LineSerializer
+    filterset_class = filtersets.LineFilterSet
+    search_fields = ASSET_SEARCH
+    ordering_fields = ["name", "voltage_kv", "length_m", "condition_score", "criticality", "id"]
+
+
+class SupportViewSet(viewsets.ModelViewSet):
+    queryset = Support.objects.prefetch_related("lines")
+    serializer_class = serializers.SupportSerializer
+    filterset_class = filtersets.SupportFilterSet
+    search_fields = ASSET_SEARCH
+    ordering_fields = ["ref", "height_m", "condition_score", "criticality", "id"]
+
+
+class ChargerViewSet(viewsets.ModelViewSet):
+    queryset = Charger.objects.prefetch_related(
+        Prefetch("evses", queryset=EVSE.objects.prefetch_related("connectors"))
+    )
+    serializer_class = serializers.ChargerSerializer
+    filterset_class = filtersets.ChargerFilterSet
+    search_fields = [*ASSET_SEARCH, "network", "address", "city"]
+    ordering_fields = ["name", "status", "id"]
+
+
+class MarketViewSet(viewsets.ModelViewSet):
+    queryset = Market.objects.all()
+    serializer_class = serializers.MarketSerializer
+    search_fields = ["name", "operator"]
+    filterset_fields = ["name", "currency"]
+
+
+class PricingNodeViewSet(viewsets.ModelViewSet):
+    queryset = PricingNode.objects.select_related("market")
+    serializer_class = serializers.PricingNodeSerializer
+    filterset_class = filtersets.PricingNodeFilterSet
+    search_fields = ["code", "name"]
+    ordering_fields = ["code", "id"]
+
+
+class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Background jobs: submit one (``kind`` + ``parameters``), poll its status and progress.
+
+    Operators (``twin.change_job``) see every job; other users see their own.
+    """
+
+    serializer_class = serializers.JobSerializer
+    filterset_fields = ["kind", "status"]
+    ordering_fields = ["created_at", "id"]
+
+    def get_queryset(self):
+        jobs = Job.objects.select_related("created_by")
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return jobs.none()
+        user = self.request.user
+        return jobs if user.has_perm("twin.change_job") else jobs.filter(created_by=user)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            job = submit_job(serializer.validated_data["kind"],
+                             serializer.validated_data.get("parameters", {}), user=request.user)
+        except JobParameterError as exc:
+            return Response({"message": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a queued or running job (409 when it has already finished)."""
+        job = self.get_object()
+        if not request.user.has_perm("twin.change_job") and job.created_by_id != request.user.pk:
+            return Response({"message": "only operators cancel others' jobs"}, status=403)
+        if not cancel_job(job):
+            return Response({"message": f"job already {job.status}"}, status=409)
+        job.refresh_from_db()
+        return Response(self.get_serializer(job).data)

@@ -1,0 +1,1 @@
+"""Domain logic of the twin as plain functions (no HTTP, no Celery)."""
