@@ -140,6 +140,9 @@ EMBEDDED = DATABASES["default"]["ENGINE"].endswith("spatialite")
 if EMBEDDED:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    # A file, not SQLite's default in-memory test database, so a worker process can share it.
+    _name = Path(DATABASES["default"]["NAME"])
+    DATABASES["default"]["TEST"] = {"NAME": str(_name.with_name(f"test_{_name.name}"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -156,6 +159,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Front-end packages come from the npm registry at build time (package.json) and are served by
 # the app itself: no CDN, so the product runs offline and in sovereign deployments.
 STATICFILES_DIRS = [("vendor/ol", BASE_DIR / "node_modules" / "ol")]

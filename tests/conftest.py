@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -14,6 +20,7 @@ from rest_framework.test import APIClient
 from twin.models import EVSE, Charger, Connector, Line, Substation, Support
 from twin.services.osm_tags import parse_voltages_kv
 
+REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -22,6 +29,7 @@ def pytest_configure(config):
     """Serve static files without the collectstatic manifest (tests don't build assets)."""
     from django.conf import settings
 
+    settings.WHITENOISE_USE_FINDERS = True
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
     settings.STORAGES = {
         **settings.STORAGES,
@@ -136,3 +144,56 @@ def admin_user_client(db, client):
     admin = User.objects.create_superuser("ada-admin", password="pw-admin")
     client.force_login(admin)
     return client
+
+
+class Worker:
+    """A real Celery worker process on the test database and the configured broker."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
+             "--concurrency=1", "--pool=prefork", "--without-gossip", "--without-mingle",
+             f"--hostname=test-{uuid.uuid4().hex[:8]}@%h"],
+            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool), as an OOM kill or crash would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path, settings):
+    """Start real Celery workers that see this test's (committed) data; stopped afterwards."""
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]  # the test database, not the configured one
+    if settings.EMBEDDED:
+        db_url = f"spatialite:///{name}"
+    else:
+        db_url = urlunsplit(urlsplit(settings.DATABASE_URL)._replace(path=f"/{name}"))
+    env = {**os.environ, "DATABASE_URL": db_url, "LOG_LEVEL": "INFO"}
+    workers: list[Worker] = []
+
+    def start() -> Worker:
+        worker = Worker(env, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

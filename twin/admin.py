@@ -12,7 +12,17 @@ from django.contrib.gis.forms.widgets import OSMWidget
 from simple_history.admin import SimpleHistoryAdmin
 
 from twin.jobs import cancel_job, submit_job
-from twin.models import EVSE, Charger, Connector, Job, Line, Market, PricingNode, Substation, Support
+from twin.models import (
+    EVSE,
+    Charger,
+    Connector,
+    Job,
+    Line,
+    Market,
+    PricingNode,
+    Substation,
+    Support,
+)
 
 
 class LocalOSMWidget(OSMWidget):

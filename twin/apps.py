@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TwinConfig(AppConfig):
@@ -8,3 +9,6 @@ class TwinConfig(AppConfig):
     def ready(self) -> None:
         # Register the twin's job kinds (other apps register theirs in their own ready()).
         from twin.services import diagnostics, quality  # noqa: F401
+        from twin.services.roles import ensure_roles
+
+        post_migrate.connect(ensure_roles, dispatch_uid="twin.ensure_roles")

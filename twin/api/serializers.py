@@ -7,7 +7,17 @@ from rest_framework import serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from twin.jobs import JOB_KINDS
-from twin.models import EVSE, Charger, Connector, Job, Line, Market, PricingNode, Substation, Support
+from twin.models import (
+    EVSE,
+    Charger,
+    Connector,
+    Job,
+    Line,
+    Market,
+    PricingNode,
+    Substation,
+    Support,
+)
 from twin.services.geometry import GeometryError, check_geometry
 
 ASSET_FIELDS = [
