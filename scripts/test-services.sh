@@ -5,7 +5,8 @@
 # Services already named by DATABASE_URL / CELERY_BROKER_URL are used as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DIR="$PWD/var/test"
+# Outside the checkout: the postgres user must reach it whatever the clone's permissions are.
+DIR="${TMPDIR:-/tmp}/gridtwin-test-${TEST_PG_PORT:-55432}"
 PG_PORT=${TEST_PG_PORT:-55432}
 REDIS_PORT=${TEST_REDIS_PORT:-56379}
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)

@@ -1,0 +1,23 @@
+# GridTwin: `make run` for a first look (embedded mode), `make test` for the whole suite.
+.PHONY: install run worker test lint bench clean
+
+PY := .venv/bin/python
+
+install:
+	@scripts/install.sh
+
+run: install
+	@scripts/run-embedded.sh
+
+lint: install
+	.venv/bin/ruff check .
+
+test: install lint
+	@scripts/run-tests.sh
+
+bench: install
+	@eval "$$(scripts/test-services.sh start)" && $(PY) bench/charger_near.py
+
+clean:
+	-scripts/test-services.sh stop
+	rm -rf var/static var/celery

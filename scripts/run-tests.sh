@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: the embedded smoke suite (SpatiaLite + filesystem broker), then the main
+# suite on PostGIS with job tests on a real Celery worker over Redis. Starts a throwaway PostGIS
+# and Redis unless DATABASE_URL / CELERY_BROKER_URL name running ones.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTEST=(.venv/bin/python -m pytest -p no:cacheprovider "$@")
+
+started_here=0
+[ -z "${DATABASE_URL:-}${CELERY_BROKER_URL:-}" ] && started_here=1
+eval "$(scripts/test-services.sh start)" || { echo "could not start test services" >&2; exit 1; }
+[ "$started_here" = 1 ] && trap 'scripts/test-services.sh stop' EXIT
+
+echo "== embedded smoke suite (SpatiaLite, serverless broker)"
+embedded_dir=$(mktemp -d)
+env -u CELERY_BROKER_URL GRIDTWIN_VAR_DIR="$embedded_dir" \
+  DATABASE_URL="spatialite:///$embedded_dir/gridtwin.sqlite3" \
+  "${PYTEST[@]}" -q -m embedded
+embedded_rc=$?
+rm -rf "$embedded_dir"
+
+echo "== main suite (PostGIS, Redis, real Celery workers)"
+"${PYTEST[@]}"
+main_rc=$?
+
+if [ "$embedded_rc" != 0 ]; then echo "embedded smoke suite failed (exit $embedded_rc)" >&2; fi
+[ "$embedded_rc" = 0 ] && exit "$main_rc"
+exit "$embedded_rc"
