@@ -14,5 +14,5 @@ worker=$!
 $PY -m celery -A config beat --loglevel=INFO >var/log/beat.log 2>&1 &
 beat=$!
 trap 'kill $worker $beat 2>/dev/null; wait' EXIT INT TERM
-echo "Celery worker and beat started (logs in var/log/). Web app: http://127.0.0.1:8000/admin/ — Ctrl-C stops all."
-$PY manage.py runserver 127.0.0.1:8000 --noreload
+echo "Celery worker and beat started (logs in var/log/). Web app: http://127.0.0.1:${PORT:-8000}/admin/ — Ctrl-C stops all."
+$PY manage.py runserver "127.0.0.1:${PORT:-8000}" --noreload

@@ -494,3 +494,12 @@ def test_check_deploy_fails_without_https(tmp_path):
     assert done.returncode != 0, output
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in output, warning
+
+
+def test_readme_documents_every_variable_and_the_two_commands():
+    import config.settings as config_settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in config_settings.ENVIRONMENT_VARIABLES:
+        assert f"`{name}`" in readme, f"README's configuration table lacks {name}"
+    assert "make run" in readme and "make test" in readme

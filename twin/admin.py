@@ -6,12 +6,13 @@ The map widget is OpenLayers from the npm registry, served from the app's own st
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.gis import admin as gis_admin
 from django.contrib.gis.forms.widgets import OSMWidget
 from simple_history.admin import SimpleHistoryAdmin
 
-from twin.jobs import cancel_job, submit_job
+from twin.jobs import JOB_KINDS, cancel_job, submit_job
 from twin.models import (
     EVSE,
     Charger,
@@ -155,8 +156,29 @@ class PricingNodeAdmin(SimpleHistoryAdmin, gis_admin.GISModelAdmin):
     raw_id_fields = ["substation"]
 
 
+class JobForm(forms.ModelForm):
+    """New jobs pick a registered kind; their parameters must be a JSON object."""
+
+    kind = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = Job
+        fields = ["kind", "parameters"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [(k, k) for k in sorted(JOB_KINDS)]
+
+    def clean_parameters(self):
+        value = self.cleaned_data["parameters"]
+        if not isinstance(value, dict):
+            raise forms.ValidationError("parameters must be a JSON object")
+        return value
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
+    form = JobForm
     list_display = ["id", "kind", "status", "progress", "message", "created_by", "created_at",
                     "finished_at"]
     list_filter = ["status", "kind"]

@@ -13,6 +13,7 @@ import django_filters as filters
 from django.contrib.gis.db.models.functions import Distance, Transform
 from django.contrib.gis.measure import D
 from django.db import connection
+from django.db.models import Count, Window
 from rest_framework.exceptions import ValidationError
 
 from twin.models import (
@@ -66,21 +67,21 @@ class GeoFilterSet(filters.FilterSet):
             raise ValidationError(
                 {"radius_m": [f"radius_m must be greater than 0 and at most {MAX_RADIUS_M:g}"]}
             )
-        field = self.geometry_field
-        queryset = queryset.filter(**{f"{field}__intersects": radius_envelope(center, radius_m)})
+        field, envelope = self.geometry_field, radius_envelope(center, radius_m)
         if connection.ops.spatialite:
             # SpatiaLite's geodesic distance to a line only looks at its vertices: measure in
             # the centre's UTM zone instead (scale error well under 0.5 % within 100 km).
             srid = utm_srid(center)
-            distance = Distance(Transform(field, srid), center.transform(srid, clone=True))
-            return (queryset.annotate(distance=distance)
-                    .filter(distance__lte=D(m=radius_m)).order_by("distance", "pk"))
-        # PostGIS: ST_DistanceSphere, behind the envelope test that uses the GiST index.
-        return (
-            queryset.filter(**{f"{field}__distance_lte": (center, D(m=radius_m))})
-            .annotate(distance=Distance(field, center))
-            .order_by("distance", "pk")
-        )
+            queryset = queryset.filter(**{f"{field}__intersects": envelope}).annotate(
+                distance=Distance(Transform(field, srid), center.transform(srid, clone=True))
+            ).filter(distance__lte=D(m=radius_m))
+        else:
+            # PostGIS: the envelope's && uses the GiST index; ST_DistanceSphere is exact.
+            queryset = queryset.filter(
+                **{f"{field}__bboverlaps": envelope, f"{field}__distance_lte": (center, D(m=radius_m))}
+            ).annotate(distance=Distance(field, center))
+        # The total rides along with the page (one scan, no separate COUNT): see FeaturePagination.
+        return queryset.annotate(total_count=Window(Count("pk"))).order_by("distance", "pk")
 
     def filter_radius(self, queryset, name, value):
         if "near" not in self.data:

@@ -87,3 +87,13 @@ def test_admin_refuses_field_crew(client, crew):
     client.force_login(crew)
     r = client.get(_url(Line, "changelist"))
     assert r.status_code == 302 and "/admin/login/" in r["Location"]
+
+
+def test_operator_starts_a_job_from_the_admin(admin_user_client):
+    r = admin_user_client.post(_url(Job, "add"), {"kind": "twin.check", "parameters": "{}"})
+    assert r.status_code == 302, r.content.decode()[:3000]
+    job = Job.objects.get()  # queued; sent to the workers when the transaction commits
+    assert (job.kind, job.status, job.created_by.username) == ("twin.check", "queued", "ada-admin")
+    bad = admin_user_client.post(_url(Job, "add"), {"kind": "no.such", "parameters": "[]"})
+    assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
+    assert Job.objects.count() == 1

@@ -257,3 +257,16 @@ def test_openapi_schema_and_docs_served_locally(crew_client, client):
     html = docs.content.decode()
     assert docs.status_code == 200 and "swagger-ui" in html
     assert "cdn" not in html.lower() and "unpkg" not in html and "/static/drf_spectacular_sidecar/" in html
+
+
+def test_near_pages_carry_the_total(twin_data, crew_client):
+    url = "/api/v1/supports/?near=9.5098,47.1661&radius_m=4000&page_size=20"
+    first = crew_client.get(url).json()
+    everything = crew_client.get(url.replace("page_size=20", "page_size=1000")).json()
+    assert first["count"] == everything["count"] == len(everything["features"]) > 40
+    second = crew_client.get(url + "&page=2").json()
+    ids = [f["id"] for f in first["features"] + second["features"]]
+    assert ids == [f["id"] for f in everything["features"][:40]]
+    assert second["count"] == first["count"] and "page=2" in first["next"]
+    assert crew_client.get(url + "&page=99").status_code == 404
+    assert crew_client.get(url + "&page=zero").status_code == 404

@@ -33,5 +33,5 @@ class Command(BaseCommand):
         token, _ = Token.objects.get_or_create(user=user)
         self.stdout.write(
             f"Demo operator: user {username!r}, password {password!r} "
-            f"(http://127.0.0.1:8000/admin/); API token: {token.key}"
+            f"(/admin/); API token: {token.key}"
         )
