@@ -8,6 +8,7 @@ a job through the worker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -91,6 +92,12 @@ def test_make_run_starts_a_working_embedded_app(tmp_path):
         # the admin's map widget loads from the app's collected static files
         assert _get(f"{base}/static/vendor/ol/dist/ol.js")[0] == 200
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
-        log.close()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the script stops web, worker and beat
+        try:
+            proc.wait(60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # nothing may outlive the test
+                os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
+    assert proc.returncode is not None
+    assert "Warm shutdown" in (tmp_path / "var/log/worker.log").read_text()
