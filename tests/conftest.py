@@ -167,8 +167,9 @@ class Worker:
         self.log.close()
 
     def stop(self) -> None:
+        """Warm shutdown: TERM to the main process only; it stops its pool children itself."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.terminate()
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
