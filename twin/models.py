@@ -30,6 +30,23 @@ def _range_constraints(prefix: str, field: str, low: float, high: float | None =
     )
 
 
+class Region(models.Model):
+    """An area whose assets were imported together (a country extract, a utility's territory)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    boundary = models.MultiPolygonField(srid=4326, null=True, blank=True)
+    source_file = models.CharField(max_length=500, blank=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True, help_text="The last import's report.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Asset(models.Model):
     """Fields shared by every physical asset of the twin."""
 
@@ -52,12 +69,26 @@ class Asset(models.Model):
         help_text="Stable identifier in the source, e.g. osm:way/123; unique when set.",
     )
     tags = models.JSONField(default=dict, blank=True, help_text="Free key/value tags.")
+    region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    missing_since = models.DateTimeField(
+        null=True, blank=True, db_index=True,
+        help_text="Set when a newer import of its source no longer has this asset (kept, not "
+        "deleted, so its inspection history stays).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         abstract = True
         ordering = ["id"]
+
+    def refresh_derived(self) -> None:
+        """Recompute derived columns; ``save()`` calls it, bulk importers call it themselves."""
+
+    def save(self, *args, **kwargs):
+        self.refresh_derived()
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return self.name or self.ref or f"{self._meta.verbose_name} {self.pk}"
@@ -106,9 +137,8 @@ class Substation(VoltageMixin, Asset):
             _range_constraints("substation", "rating_mva", 0),
         ]
 
-    def save(self, *args, **kwargs):
+    def refresh_derived(self) -> None:
         self.normalise_voltages()
-        super().save(*args, **kwargs)
 
 
 class LineKind(models.TextChoices):
@@ -154,10 +184,9 @@ class Line(VoltageMixin, Asset):
             _range_constraints("line", "max_i_ka", 0),
         ]
 
-    def save(self, *args, **kwargs):
+    def refresh_derived(self) -> None:
         self.normalise_voltages()
         self.length_m = geodesic_length_m(self.geometry)
-        super().save(*args, **kwargs)
 
 
 class SupportKind(models.TextChoices):

@@ -1,0 +1,182 @@
+"""What every importer shares: validation of rows, idempotent upserts by ``source_id``, marking
+vanished assets, atomic writes, and one report format.
+
+An importer turns its file into *records* — dicts of model field values with a ``source_id`` —
+and hands them to :func:`sync_records` inside :func:`import_transaction`. Re-importing the same
+file changes nothing; a newer file updates what changed and marks what vanished (never deleting
+an asset that may carry inspection history). A row that cannot be stored is skipped with its
+reason; under ``strict`` any skipped row or warning rolls the whole import back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Model, Q
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from twin.services.geometry import GeometryError, check_geometry
+
+OUTCOMES = ("created", "updated", "unchanged", "skipped", "vanished", "restored")
+
+
+class ImportFailed(Exception):
+    """The import was refused or rolled back; ``report`` says why, row by row where it can."""
+
+    def __init__(self, message: str, report: ImportReport | None = None):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class ImportReport:
+    """Counts per kind and outcome, skipped rows with their reasons, and warnings."""
+
+    source: str = ""
+    counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(
+        lambda: dict.fromkeys(OUTCOMES, 0)))
+    skipped: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def skip(self, kind: str, ref: str, reason: str) -> None:
+        self.counts[kind]["skipped"] += 1
+        self.skipped.append({"kind": kind, "row": ref, "reason": reason})
+
+    def warn(self, kind: str, ref: str, message: str) -> None:
+        self.warnings.append({"kind": kind, "row": ref, "message": message})
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "counts": {k: dict(v) for k, v in self.counts.items()},
+                "skipped": self.skipped, "warnings": self.warnings, **self.extra}
+
+
+@contextlib.contextmanager
+def import_transaction(report: ImportReport, *, strict: bool) -> Iterator[ImportReport]:
+    """One atomic import: rolled back on any error, and under ``strict`` on any skip or warning."""
+    with transaction.atomic():
+        yield report
+        if strict and (report.skipped or report.warnings):
+            problems = [f"{r['row']}: {r['reason']}" for r in report.skipped] + [
+                f"{w['row']}: {w['message']}" for w in report.warnings]
+            raise ImportFailed(
+                f"strict import rolled back: {len(problems)} problem(s), first: {problems[0]}",
+                report,
+            )
+
+
+def clean_geometry(geometry: GEOSGeometry, allowed: tuple[str, ...], *, kind: str, ref: str,
+                   report: ImportReport) -> GEOSGeometry | None:
+    """Validate a geometry for storage; repair invalid polygons with make_valid (and say so).
+
+    Returns ``None`` (and records the skip) when it cannot be stored.
+    """
+    try:
+        return check_geometry(geometry, allowed)
+    except GeometryError as exc:
+        reason = str(exc)
+        if reason.startswith("invalid geometry") and geometry.geom_type in ("Polygon",
+                                                                           "MultiPolygon"):
+            repaired = geometry.make_valid()
+            polygons = [g for g in (repaired if repaired.geom_type in ("GeometryCollection",
+                                    "MultiPolygon") else [repaired]) if g.geom_type == "Polygon"]
+            if polygons:
+                with contextlib.suppress(GeometryError):
+                    fixed = check_geometry(MultiPolygon(*polygons, srid=4326), allowed)
+                    report.warn(kind, ref, f"{reason}; repaired with make_valid")
+                    return fixed
+        report.skip(kind, ref, reason)
+        return None
+
+
+def validate_record(model: type[Model], record: dict, *, kind: str, report: ImportReport,
+                    ref: str) -> bool:
+    """Check field values against the model's validators and choices; record a skip if not."""
+    obj = model(**{k: v for k, v in record.items() if not k.startswith("_")})
+    try:
+        obj.full_clean(validate_unique=False, validate_constraints=False,
+                       exclude=[f.name for f in model._meta.fields if f.name not in record])
+    except ValidationError as exc:
+        reason = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items())
+        report.skip(kind, ref, reason)
+        return False
+    return True
+
+
+def sync_records(model: type[Model], records: Iterable[dict], *, kind: str,
+                 report: ImportReport, scope: Q | None = None, batch_size: int = 2000,
+                 ) -> dict[str, Model]:
+    """Create or update ``model`` rows from ``records`` by ``source_id``; mark the vanished.
+
+    Parameters
+    ----------
+    model
+        An asset model (with ``source_id``, ``missing_since`` and ``refresh_derived``).
+    records
+        Field values per row, each with a unique ``source_id``. Only the fields given are
+        compared and written, so operator edits to other fields survive a re-import.
+    scope
+        Which existing rows this import speaks for (e.g. ``Q(source="osm", region=region)``):
+        those in scope that the records no longer hold get ``missing_since`` set. ``None``
+        marks nothing.
+
+    Returns
+    -------
+    dict
+        ``source_id`` → saved row, for linking (supports to lines, lines to substations).
+    """
+    records = list(records)
+    ids = [r["source_id"] for r in records]
+    existing = {o.source_id: o for o in model.objects.filter(source_id__in=ids)}
+    now = timezone.now()
+    to_create, to_update, changed_fields = [], [], set()
+    for record in records:
+        obj = existing.get(record["source_id"])
+        if obj is None:
+            obj = model(**record)
+            obj.refresh_derived()
+            to_create.append(obj)
+            report.counts[kind]["created"] += 1
+            continue
+        before = {name: getattr(obj, name) for name in (*record, "missing_since")}
+        for name, value in record.items():
+            setattr(obj, name, value)
+        obj.missing_since = None
+        obj.refresh_derived()
+        diff = {name for name, old in before.items() if not _same(old, getattr(obj, name))}
+        if diff:
+            changed_fields |= diff
+            obj.updated_at = now
+            to_update.append(obj)
+            report.counts[kind]["restored" if "missing_since" in diff else "updated"] += 1
+        else:
+            report.counts[kind]["unchanged"] += 1
+    if to_create:
+        bulk_create_with_history(to_create, model, batch_size=batch_size)
+    if to_update:
+        derived = {"voltage_kv", "length_m"} & {f.name for f in model._meta.fields}
+        bulk_update_with_history(to_update, model, sorted(changed_fields | derived | {"updated_at"}),
+                                 batch_size=batch_size)
+    if scope is not None:
+        vanished = model.objects.filter(scope, missing_since__isnull=True).exclude(
+            source_id__in=ids)
+        report.counts[kind]["vanished"] += vanished.count()
+        for obj in vanished:  # one by one: each keeps a history entry of when it vanished
+            obj.missing_since = now
+            obj.save(update_fields=["missing_since", "updated_at"])
+    return {o.source_id: o for o in model.objects.filter(source_id__in=ids)}
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, GEOSGeometry) or isinstance(b, GEOSGeometry):
+        return a is not None and b is not None and a.equals_exact(b, 1e-9)
+    if isinstance(a, float) or isinstance(b, float):
+        return a == b or (a is not None and b is not None and abs(a - b) < 1e-9)
+    return a == b

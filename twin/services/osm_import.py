@@ -1,0 +1,370 @@
+"""Build the twin from an OpenStreetMap extract (``.osm.pbf``, ``.osm``, ``.osm.bz2``).
+
+The file is streamed with pyosmium: only power features and charging stations are kept in
+memory, node locations live in pyosmium's index. Lines come from ``power=line|minor_line|cable|
+minor_cable`` ways, supports from ``power=tower|pole|portal`` nodes (linked to the lines whose
+ways hold them), substations from nodes, closed ways and multipolygons (footprint and a point
+on it), chargers from ``amenity=charging_station`` (``socket:*`` → EVSEs and connectors). Line
+ends are connected to the substation they touch, within a tolerance in metres.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import osmium
+import shapely
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
+from django.db.models import Q
+from django.utils import timezone
+from shapely import STRtree
+
+from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
+from twin.services.geometry import utm_srid
+from twin.services.ingest import (
+    ImportFailed,
+    ImportReport,
+    clean_geometry,
+    import_transaction,
+    sync_records,
+    validate_record,
+)
+from twin.services.osm_tags import parse_voltages_kv
+
+OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz")
+LINE_KINDS = {"line": "line", "minor_line": "minor_line", "cable": "cable", "minor_cable": "cable"}
+SUPPORT_KINDS = ("tower", "pole", "portal")
+# OSM socket:* keys → (OCPI standard, power type, typical kW when the tag gives none)
+SOCKETS = {
+    "type2": ("IEC_62196_T2", "AC_3_PHASE", 22.0),
+    "type2_cable": ("IEC_62196_T2", "AC_3_PHASE", 22.0),
+    "type2_combo": ("IEC_62196_T2_COMBO", "DC", 50.0),
+    "type1": ("IEC_62196_T1", "AC_1_PHASE", 7.4),
+    "type1_combo": ("IEC_62196_T1_COMBO", "DC", 50.0),
+    "chademo": ("CHADEMO", "DC", 50.0),
+    "tesla_supercharger": ("TESLA_S", "DC", 150.0),
+    "tesla_destination": ("TESLA_S", "AC_3_PHASE", 11.0),
+    "nacs": ("SAE_J3400", "DC", 150.0),
+    "schuko": ("DOMESTIC_F", "AC_1_PHASE", 3.7),
+    "sev1011_t13": ("DOMESTIC_J", "AC_1_PHASE", 2.3),
+    "sev1011_t23": ("DOMESTIC_J", "AC_3_PHASE", 11.0),
+    "cee_blue": ("OTHER", "AC_1_PHASE", 3.7),
+    "cee_red_16a": ("OTHER", "AC_3_PHASE", 11.0),
+    "cee_red_32a": ("OTHER", "AC_3_PHASE", 22.0),
+}
+ACCESS = {"yes": "public", "public": "public", "permissive": "public", "customers": "customers",
+          "destination": "customers", "private": "private", "no": "private"}
+_NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)")
+
+
+@dataclass
+class OsmPower:
+    """The power features read from a file, as records ready for :func:`sync_records`."""
+
+    substations: list[dict] = field(default_factory=list)
+    lines: list[dict] = field(default_factory=list)
+    supports: list[dict] = field(default_factory=list)
+    chargers: list[dict] = field(default_factory=list)
+    line_nodes: dict[str, list[int]] = field(default_factory=dict)
+    # closed substation ways, kept until their area is assembled (libosmium refuses invalid ones)
+    substation_rings: dict[str, dict] = field(default_factory=dict)
+    bbox: tuple[float, float, float, float] | None = None
+
+
+def _number(value: str | None) -> float | None:
+    match = _NUMBER.search(value or "")
+    return float(match.group(1).replace(",", ".")) if match else None
+
+
+def _int(value: str | None, default: int) -> int:
+    number = _number((value or "").split(";")[0])
+    return int(number) if number else default
+
+
+def _common(tags: dict, source_id: str) -> dict:
+    return {"name": tags.get("name", "")[:200], "operator": tags.get("operator", "")[:200],
+            "ref": tags.get("ref", "")[:100], "source": "osm", "source_id": source_id,
+            "tags": tags}
+
+
+def _voltages(tags: dict, kind: str, ref: str, report: ImportReport) -> list[float]:
+    levels, rejected = parse_voltages_kv(tags.get("voltage"))
+    if rejected:
+        report.warn(kind, ref, f"voltage {tags['voltage']!r}: could not read {rejected} "
+                               "(kept the levels that could be read)")
+    return levels
+
+
+def charger_evses(tags: dict) -> list[dict]:
+    """EVSEs with one connector each from OSM ``socket:*`` counts (``capacity`` when none)."""
+    evses = []
+    for key, (standard, power_type, default_kw) in SOCKETS.items():
+        count = _int(tags.get(f"socket:{key}"), 0) if tags.get(f"socket:{key}") != "yes" else 1
+        power_kw = _number(tags.get(f"socket:{key}:output")) or default_kw
+        if "W" in tags.get(f"socket:{key}:output", "") and "kW" not in tags[f"socket:{key}:output"]:
+            power_kw = power_kw / 1000.0
+        for i in range(min(count, 50)):
+            evses.append({"uid": f"{key}-{i + 1}", "connectors": [
+                {"standard": standard, "power_type": power_type, "power_kw": power_kw}]})
+    if not evses:
+        for i in range(min(_int(tags.get("capacity"), 0), 50)):
+            evses.append({"uid": str(i + 1), "connectors": []})
+    return evses
+
+
+def read_osm_power(path: Path, report: ImportReport,
+                   progress: Callable[[float, str], None] | None = None) -> OsmPower:
+    """Stream ``path`` and return its power features; raise :class:`ImportFailed` if unreadable."""
+    name = path.name.lower()
+    if not name.endswith(OSM_SUFFIXES):
+        raise ImportFailed(f"{path.name}: unknown format; expected one of {', '.join(OSM_SUFFIXES)}")
+    if not path.is_file():
+        raise ImportFailed(f"{path}: no such file")
+    out = OsmPower()
+    wkb = osmium.geom.WKBFactory()
+    try:
+        header = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+        box = header.header().box()
+        header.close()
+        if box.valid():
+            out.bbox = (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon,
+                        box.top_right.lat)
+        processor = (osmium.FileProcessor(str(path)).with_locations().with_areas()
+                     .with_filter(osmium.filter.KeyFilter("power", "amenity")))
+        for n, obj in enumerate(processor):
+            if progress and n % 5000 == 0:
+                progress(0.05, f"reading {path.name}: {n} power objects")
+            _collect(obj, dict(obj.tags), out, wkb, report)
+        out.substations += out.substation_rings.values()  # areas libosmium could not assemble
+    except ImportFailed:
+        raise
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise ImportFailed(f"{path.name}: could not read the OSM file ({exc}); nothing was "
+                           "imported") from exc
+    return out
+
+
+def _collect(obj, tags: dict, out: OsmPower, wkb, report: ImportReport) -> None:
+    power, amenity = tags.get("power"), tags.get("amenity")
+    try:
+        if obj.is_node():
+            source_id = f"osm:node/{obj.id}"
+            if power in SUPPORT_KINDS:
+                out.supports.append({**_common(tags, source_id), "kind": power,
+                                     "location": _geos(wkb.create_point(obj)),
+                                     "height_m": _number(tags.get("height")),
+                                     "material": tags.get("material", "")[:50],
+                                     "_node": obj.id})
+            elif power == "substation":
+                out.substations.append({**_common(tags, source_id),
+                                        "location": _geos(wkb.create_point(obj)),
+                                        "footprint": None,
+                                        "voltages_kv": _voltages(tags, "substation", source_id, report)})
+            elif amenity == "charging_station":
+                out.chargers.append(_charger(tags, source_id, _geos(wkb.create_point(obj))))
+        elif obj.is_way() and power == "substation" and obj.is_closed() and len(obj.nodes) >= 4:
+            source_id = f"osm:way/{obj.id}"
+            ring = _geos(wkb.create_linestring(obj))
+            out.substation_rings[source_id] = {
+                **_common(tags, source_id), "location": None,
+                "footprint": Polygon(ring.coords, srid=4326),
+                "voltages_kv": _voltages(tags, "substation", source_id, report)}
+        elif obj.is_way() and power in LINE_KINDS:
+            source_id = f"osm:way/{obj.id}"
+            nodes = [n.ref for n in obj.nodes]
+            if len(nodes) < 2:
+                report.skip("line", source_id, "a line needs at least two nodes")
+                return
+            out.lines.append({**_common(tags, source_id), "kind": LINE_KINDS[power],
+                              "geometry": _geos(wkb.create_linestring(obj)),
+                              "voltages_kv": _voltages(tags, "line", source_id, report),
+                              "circuits": _int(tags.get("circuits"), 1)})
+            out.line_nodes[source_id] = nodes
+        elif obj.is_area() and (power == "substation" or amenity == "charging_station"):
+            source_id = f"osm:{'way' if obj.from_way() else 'relation'}/{obj.orig_id()}"
+            footprint = _geos(wkb.create_multipolygon(obj))
+            if amenity == "charging_station":
+                out.chargers.append(_charger(tags, source_id, footprint.point_on_surface))
+            else:
+                ring = out.substation_rings.pop(source_id, None)
+                out.substations.append({**_common(tags, source_id), "footprint": footprint,
+                                        "location": footprint.point_on_surface,
+                                        "voltages_kv": ring["voltages_kv"] if ring else
+                                        _voltages(tags, "substation", source_id, report)})
+    except (osmium.InvalidLocationError, RuntimeError) as exc:
+        if obj.is_area() and obj.from_way():
+            return  # its closed way is in substation_rings: repaired and reported there
+        if obj.is_area():
+            report.skip("substation", f"osm:relation/{obj.orig_id()}", f"invalid multipolygon: {exc}")
+            return
+        kind = "line" if obj.is_way() else "substation" if power == "substation" else "feature"
+        report.skip(kind, f"osm:{type(obj).__name__.lower()}/{obj.id}",
+                    f"incomplete geometry: {exc}")
+
+
+def _geos(wkb_hex: str) -> GEOSGeometry:
+    return GEOSGeometry(wkb_hex, srid=4326)
+
+
+def _charger(tags: dict, source_id: str, location: GEOSGeometry) -> dict:
+    address = " ".join(p for p in (tags.get("addr:street"), tags.get("addr:housenumber")) if p)
+    return {**_common(tags, source_id), "location": location,
+            "network": tags.get("network", "")[:200], "address": address[:300],
+            "city": tags.get("addr:city", "")[:100], "postal_code": tags.get("addr:postcode", "")[:20],
+            "country_code": tags.get("addr:country", "")[:2].upper(),
+            "access": ACCESS.get(tags.get("access", ""), "unknown"),
+            "opening_hours": tags.get("opening_hours", "")[:200],
+            "_evses": charger_evses(tags)}
+
+
+def connect_line_ends(lines: list[dict], substations: dict[str, Substation],
+                      tolerance_m: float) -> list[str]:
+    """Set ``from_substation``/``to_substation`` on line records whose ends touch a substation.
+
+    Distances are measured in the UTM zone of the data (footprints where mapped, else the
+    substation's point). Returns the source ids of lines with no substation at either end.
+    """
+    for line in lines:
+        line["from_substation"] = line["to_substation"] = None
+    subs = list(substations.values())
+    if not lines or not subs:
+        return [line["source_id"] for line in lines]
+    srid = utm_srid(lines[0]["geometry"].centroid)
+    tree = STRtree([shapely.from_wkb(bytes((s.footprint or s.location).transform(srid, clone=True).wkb))
+                    for s in subs])
+    unconnected = []
+    for line in lines:
+        geometry = line["geometry"].transform(srid, clone=True)
+        parts = [geometry] if geometry.geom_type == "LineString" else list(geometry)
+        ends = shapely.points([parts[0].coords[0], parts[-1].coords[-1]])
+        found: list[Substation | None] = [None, None]
+        for end, sub in zip(*tree.query_nearest(ends, max_distance=tolerance_m), strict=True):
+            found[int(end)] = found[int(end)] or subs[int(sub)]
+        line["from_substation"], line["to_substation"] = found
+        if found == [None, None]:
+            unconnected.append(line["source_id"])
+    return unconnected
+
+
+def import_osm(path: str | Path, *, region_name: str | None = None, strict: bool = False,
+               tolerance_m: float = 50.0,
+               progress: Callable[[float, str], None] | None = None) -> dict:
+    """Import (or re-import) an OSM extract into the twin; return the JSON-ready report.
+
+    Raises :class:`ImportFailed` — with nothing written — for an unreadable file, an unknown
+    format, or under ``strict`` any skipped row or warning.
+    """
+    path = Path(path)
+    progress = progress or (lambda fraction, message="": None)
+    if tolerance_m <= 0 or tolerance_m > 5000:
+        raise ImportFailed("tolerance_m must be greater than 0 and at most 5000")
+    report = ImportReport(source=str(path))
+    osm = read_osm_power(path, report, progress)
+    progress(0.6, "writing the twin")
+    region_name = region_name or path.name.split(".")[0]
+    with import_transaction(report, strict=strict):
+        region, _ = Region.objects.get_or_create(name=region_name)
+        scope = Q(source="osm", region=region)
+        subs = sync_records(Substation, _valid(Substation, osm.substations, "substation", report,
+                                               region), kind="substation", report=report,
+                            scope=scope)
+        report.extra["lines_without_substation"] = connect_line_ends(
+            osm.lines, {k: v for k, v in subs.items() if v.missing_since is None}, tolerance_m)
+        lines = sync_records(Line, _valid(Line, osm.lines, "line", report, region),
+                             kind="line", report=report, scope=scope)
+        progress(0.8, "linking supports to lines")
+        supports = sync_records(Support, _valid(Support, osm.supports, "support", report, region),
+                                kind="support", report=report, scope=scope)
+        _link_supports(osm, lines, supports, report)
+        chargers = sync_records(Charger, _valid(Charger, osm.chargers, "charger", report, region),
+                                kind="charger", report=report, scope=scope)
+        _sync_evses(osm.chargers, chargers)
+        bbox = osm.bbox or _extent(osm)
+        region.boundary = MultiPolygon(Polygon.from_bbox(bbox), srid=4326) if bbox else None
+        region.source_file, region.imported_at = path.name, timezone.now()
+        region.summary = report.as_dict()
+        region.save()
+    report.extra["region"] = region_name
+    progress(1.0, "done")
+    return report.as_dict()
+
+
+GEOMETRY_RULES = {
+    Substation: {"location": ("Point",), "footprint": ("MultiPolygon",)},
+    Line: {"geometry": Line.GEOMETRY_TYPES},
+    Support: {"location": ("Point",)},
+    Charger: {"location": ("Point",)},
+}
+
+
+def _valid(model, records: list[dict], kind: str, report: ImportReport, region: Region):
+    """Records whose geometry and fields can be stored, with private keys dropped."""
+    for record in records:
+        ref = record["source_id"]
+        ok = True
+        for name, allowed in GEOMETRY_RULES[model].items():
+            if record.get(name) is not None:
+                record[name] = clean_geometry(record[name], allowed, kind=kind, ref=ref,
+                                              report=report)
+                ok = ok and record[name] is not None
+        if ok and record.get("location") is None and record.get("footprint") is not None:
+            record["location"] = record["footprint"].point_on_surface
+        clean = {k: v for k, v in record.items() if not k.startswith("_")}
+        clean["region"] = region
+        if ok and validate_record(model, clean, kind=kind, report=report, ref=ref):
+            yield clean
+
+
+def _link_supports(osm: OsmPower, lines: dict, supports: dict, report: ImportReport) -> None:
+    support_by_node = {r["_node"]: supports[r["source_id"]] for r in osm.supports
+                       if r["source_id"] in supports}
+    carried: dict[int, set[int]] = {s.pk: set() for s in support_by_node.values()}
+    for line_id, nodes in osm.line_nodes.items():
+        line = lines.get(line_id)
+        for node in nodes if line else ():
+            if node in support_by_node:
+                carried[support_by_node[node].pk].add(line.pk)
+    through = Support.lines.through
+    current: dict[int, set[int]] = {pk: set() for pk in carried}
+    for support_id, line_id in through.objects.filter(support_id__in=carried).values_list(
+            "support_id", "line_id"):
+        current[support_id].add(line_id)
+    relinked = 0
+    for support in support_by_node.values():
+        if current[support.pk] != carried[support.pk]:
+            support.lines.set(carried[support.pk])
+            relinked += 1
+    report.extra["supports_relinked"] = relinked
+    report.extra["supports_without_line"] = sum(1 for v in carried.values() if not v)
+
+
+def _sync_evses(records: list[dict], chargers: dict[str, Charger]) -> None:
+    """Replace a charger's EVSEs and connectors when the file describes them differently."""
+    for record in records:
+        charger = chargers.get(record["source_id"])
+        if charger is None:
+            continue
+        wanted = sorted(record["_evses"], key=lambda e: e["uid"])
+        have = [{"uid": e.uid, "connectors": [
+            {"standard": c.standard, "power_type": c.power_type, "power_kw": c.power_kw}
+            for c in e.connectors.all()]} for e in charger.evses.prefetch_related("connectors")]
+        if have == wanted:
+            continue
+        charger.evses.all().delete()
+        for spec in wanted:
+            evse = EVSE.objects.create(charger=charger, uid=spec["uid"])
+            for connector in spec["connectors"]:
+                Connector.objects.create(evse=evse, **connector)
+
+
+def _extent(osm: OsmPower) -> tuple[float, float, float, float] | None:
+    geoms = [r["location"] for r in osm.supports + osm.substations + osm.chargers] + [
+        r["geometry"] for r in osm.lines]
+    if not geoms:
+        return None
+    xs = [g.extent[0] for g in geoms] + [g.extent[2] for g in geoms]
+    ys = [g.extent[1] for g in geoms] + [g.extent[3] for g in geoms]
+    return (min(xs), min(ys), max(xs), max(ys))
