@@ -39,6 +39,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "STATIC_ROOT": "where collectstatic writes (default var/static)",
     "JOB_HEARTBEAT_TIMEOUT_S": "a running job silent this long is taken as lost (default 300)",
     "JOB_MAX_ATTEMPTS": "how often a lost job is started again before it fails (default 2)",
+    "IMPORT_MAX_UPLOAD_MB": "largest file accepted for import uploads (default 2048)",
     "LOG_LEVEL": "root log level (default INFO)",
 }
 
@@ -177,6 +178,8 @@ STORAGES = {
 }
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
+IMPORT_MAX_UPLOAD_MB = int(env("IMPORT_MAX_UPLOAD_MB", "2048"))
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # larger uploads stream to a temporary file
 
 # GDAL 3.6 on Debian 12 is older than Django 5.2 would like; it works for everything we use.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]

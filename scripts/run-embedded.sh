@@ -10,6 +10,8 @@ $PY manage.py migrate --noinput -v 0
 $PY manage.py collectstatic --noinput -v 0
 $PY manage.py ensure_demo_user
 mkdir -p "$VAR/log"
+$PY manage.py load_demo >"$VAR/log/demo-import.log"
+echo "Demo region: Liechtenstein, © OpenStreetMap contributors, ODbL (import report in $VAR/log/demo-import.log)"
 $PY -m celery -A config worker --loglevel=INFO --concurrency=2 >"$VAR/log/worker.log" 2>&1 &
 worker=$!
 $PY -m celery -A config beat --loglevel=INFO >"$VAR/log/beat.log" 2>&1 &

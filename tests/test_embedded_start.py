@@ -78,6 +78,11 @@ def test_make_run_starts_a_working_embedded_app(tmp_path):
         assert _get(f"{base}/api/v1/lines/")[0] == 401
         status, body = _get(f"{base}/api/v1/lines/", token)
         assert status == 200 and body["type"] == "FeatureCollection"
+        assert body["count"] == 15  # the Liechtenstein demo region was loaded on first start
+        status, body = _get(f"{base}/api/v1/substations/?search=Schaan", token)
+        assert body["features"][0]["properties"]["voltages_kv"] == [110.0, 16.0]
+        assert _get(f"{base}/api/v1/supports/", token)[1]["count"] == 186
+        assert _get(f"{base}/api/v1/chargers/", token)[1]["count"] == 9
         login = _get(f"{base}/admin/login/")
         assert login[0] == 200 and "csrfmiddlewaretoken" in login[1]
         status, job = _get(f"{base}/api/v1/jobs/", token, {"kind": "system.probe"})

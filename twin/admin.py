@@ -10,9 +10,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.gis import admin as gis_admin
 from django.contrib.gis.forms.widgets import OSMWidget
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
-from twin.jobs import JOB_KINDS, cancel_job, submit_job
+from twin.jobs import JOB_KINDS, JobParameterError, cancel_job, submit_job
 from twin.models import (
     EVSE,
     Charger,
@@ -21,9 +25,11 @@ from twin.models import (
     Line,
     Market,
     PricingNode,
+    Region,
     Substation,
     Support,
 )
+from twin.services.uploads import import_sources, submit_import
 
 
 class LocalOSMWidget(OSMWidget):
@@ -79,14 +85,33 @@ class ConditionFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TwinAdmin(SimpleHistoryAdmin, gis_admin.GISModelAdmin):
+class MissingFilter(admin.SimpleListFilter):
+    title = "in its source"
+    parameter_name = "missing"
+
+    def lookups(self, request, model_admin):
+        return [("no", "present"), ("yes", "vanished from its source")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(missing_since__isnull=self.value() == "no")
+        return queryset
+
+
+class MapAdmin(SimpleHistoryAdmin, gis_admin.GISModelAdmin):
     """GIS admin with the local map widget, centred on the demo region, and change history."""
 
     gis_widget = LocalOSMWidget
     gis_widget_kwargs = {"attrs": {"default_lon": 9.52, "default_lat": 47.14, "default_zoom": 11}}
+
+
+class TwinAdmin(MapAdmin):
     search_fields = ["name", "ref", "operator", "source_id"]
     list_per_page = 100
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "missing_since"]
+
+    def get_list_filter(self, request):
+        return [*super().get_list_filter(request), "region", MissingFilter]
 
 
 @admin.register(Substation)
@@ -111,6 +136,54 @@ class SupportAdmin(TwinAdmin):
                     "criticality"]
     list_filter = ["kind", ConditionFilter, "criticality", "material", "operator", "source"]
     raw_id_fields = ["lines"]
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="OSM extract (.osm.pbf, .osm, .osm.bz2), GIS layer, CSV …")
+    source = forms.ChoiceField(choices=())
+    region = forms.CharField(required=False, max_length=100,
+                             help_text="Region name (default: from the file's name)")
+    strict = forms.BooleanField(required=False,
+                                help_text="Roll back everything on any skipped row or warning")
+    options = forms.JSONField(required=False, initial=dict,
+                              help_text='Source-specific options, e.g. {"kind": "line"} for a layer')
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [(s, s) for s in import_sources()]
+
+
+@admin.register(Region)
+class RegionAdmin(MapAdmin):
+    """Imported regions; "Import a file" uploads a source and runs its import as a job."""
+
+    list_display = ["name", "source_file", "imported_at"]
+    search_fields = ["name", "source_file"]
+    readonly_fields = ["imported_at", "summary"]
+    change_list_template = "admin/twin/region/change_list.html"
+
+    def get_urls(self):
+        return [path("import/", self.admin_site.admin_view(self.import_view), name="twin_import"),
+                *super().get_urls()]
+
+    def import_view(self, request):
+        if not request.user.has_perm("twin.add_job"):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                job = submit_import(data["file"], data["source"], user=request.user,
+                                    region=data["region"], strict=data["strict"],
+                                    options=data["options"] or {})
+            except JobParameterError as exc:
+                form.add_error("file", str(exc))
+            else:
+                self.message_user(request, f"Import queued as job #{job.pk}", messages.SUCCESS)
+                return redirect("admin:twin_job_change", job.pk)
+        context = {**self.admin_site.each_context(request), "form": form,
+                   "title": "Import a file", "opts": self.model._meta}
+        return TemplateResponse(request, "admin/twin/region/import.html", context)
 
 
 class ConnectorInline(admin.TabularInline):
@@ -148,8 +221,7 @@ class MarketAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(PricingNode)
-class PricingNodeAdmin(SimpleHistoryAdmin, gis_admin.GISModelAdmin):
-    gis_widget = LocalOSMWidget
+class PricingNodeAdmin(MapAdmin):
     list_display = ["code", "name", "market", "kind", "substation"]
     list_filter = ["market", "kind"]
     search_fields = ["code", "name"]

@@ -91,6 +91,9 @@ class GeoFilterSet(filters.FilterSet):
 
 class AssetFilterSet(GeoFilterSet):
     operator = filters.CharFilter(lookup_expr="iexact")
+    region = filters.CharFilter(field_name="region__name", lookup_expr="iexact")
+    missing = filters.BooleanFilter(field_name="missing_since", lookup_expr="isnull", exclude=True,
+                                    label="true: only assets their source no longer has")
     condition_score_min = filters.NumberFilter(field_name="condition_score", lookup_expr="gte")
     condition_score_max = filters.NumberFilter(field_name="condition_score", lookup_expr="lte")
     criticality = filters.NumberFilter()

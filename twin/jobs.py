@@ -39,7 +39,10 @@ class JobCancelled(Exception):
 
 
 class JobParameterError(ValueError):
-    """The job's parameters are unusable; the job fails with this message."""
+    """The job's input is unusable; the job fails with this message (no traceback) and, when
+    ``result`` is set, keeps it as the job's result (e.g. an import's row-by-row report)."""
+
+    result: dict | None = None
 
 
 def job_kind(name: str) -> Callable[[JobFunction], JobFunction]:
@@ -115,9 +118,11 @@ def execute_job(job_id: int, attempt: int) -> str:
         return _finish(job_id, JobStatus.CANCELLED, message="cancelled")
     except Exception as exc:  # a job must never end silently: record what went wrong
         logger.exception("job %s (%s) failed", job_id, job.kind)
-        detail = "" if isinstance(exc, JobParameterError) else "\n" + traceback.format_exc(limit=8)
+        expected = isinstance(exc, JobParameterError)
+        detail = "" if expected else "\n" + traceback.format_exc(limit=8)
         return _finish(job_id, JobStatus.FAILED, message="failed",
-                       error=f"{type(exc).__name__}: {exc}{detail}")
+                       error=f"{type(exc).__name__}: {exc}{detail}",
+                       result=exc.result if expected else None)
     return _finish(job_id, JobStatus.SUCCEEDED, message="done", result=result, progress=1.0)
 
 

@@ -15,6 +15,7 @@ from twin.models import (
     Line,
     Market,
     PricingNode,
+    Region,
     Substation,
     Support,
 )
@@ -22,7 +23,7 @@ from twin.services.geometry import GeometryError, check_geometry
 
 ASSET_FIELDS = [
     "id", "name", "operator", "ref", "condition_score", "criticality", "source", "source_id",
-    "tags", "created_at", "updated_at",
+    "tags", "region", "missing_since", "created_at", "updated_at",
 ]
 
 
@@ -56,6 +57,14 @@ class GeoResourceSerializer(GeoFeatureModelSerializer):
         return values
 
 
+class AssetSerializer(GeoResourceSerializer):
+    """Base of the physical assets: the region by name; ``missing_since`` is set by imports."""
+
+    region = serializers.SlugRelatedField(slug_field="name", queryset=Region.objects.all(),
+                                          required=False, allow_null=True)
+    missing_since = serializers.DateTimeField(read_only=True)
+
+
 class VoltagesField(serializers.ListField):
     child = serializers.FloatField(min_value=0.0, max_value=1500.0)
 
@@ -63,7 +72,7 @@ class VoltagesField(serializers.ListField):
         super().__init__(required=False, max_length=8, help_text="All voltage levels, kV", **kwargs)
 
 
-class SubstationSerializer(GeoResourceSerializer):
+class SubstationSerializer(AssetSerializer):
     geometry_types = {"location": ("Point",), "footprint": ("MultiPolygon",)}
     voltages_kv = VoltagesField()
 
@@ -75,7 +84,7 @@ class SubstationSerializer(GeoResourceSerializer):
         read_only_fields = ["voltage_kv"]
 
 
-class LineSerializer(GeoResourceSerializer):
+class LineSerializer(AssetSerializer):
     geometry_types = {"geometry": Line.GEOMETRY_TYPES}
     voltages_kv = VoltagesField()
 
@@ -88,7 +97,7 @@ class LineSerializer(GeoResourceSerializer):
         read_only_fields = ["voltage_kv", "length_m"]
 
 
-class SupportSerializer(GeoResourceSerializer):
+class SupportSerializer(AssetSerializer):
     geometry_types = {"location": ("Point",)}
 
     class Meta:
@@ -112,7 +121,7 @@ class EVSESerializer(serializers.ModelSerializer):
         fields = ["id", "uid", "status", "connectors"]
 
 
-class ChargerSerializer(GeoResourceSerializer):
+class ChargerSerializer(AssetSerializer):
     """A charging location with nested EVSEs and connectors (OCPI's shape).
 
     On update, ``evses`` (when given) replaces the location's EVSEs and connectors as a whole.

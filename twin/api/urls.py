@@ -15,5 +15,6 @@ router.register("jobs", views.JobViewSet, basename="job")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
+    path("imports/", views.ImportUploadView.as_view(), name="api-imports"),
     path("", include(router.urls)),
 ]

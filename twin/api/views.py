@@ -5,13 +5,17 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from twin import filtersets
 from twin.api import serializers
 from twin.jobs import JobParameterError, cancel_job, submit_job
 from twin.models import EVSE, Charger, Job, Line, Market, PricingNode, Substation, Support
+from twin.services.uploads import UploadTooLarge, import_sources, submit_import
 
 ASSET_SEARCH = ["name", "ref", "operator", "source_id"]
 
@@ -103,3 +107,44 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             return Response({"message": f"job already {job.status}"}, status=409)
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
+
+
+class ImportUploadSerializer(drf_serializers.Serializer):
+    file = drf_serializers.FileField()
+    source = drf_serializers.ChoiceField(choices=[])
+    region = drf_serializers.CharField(required=False, allow_blank=True, max_length=100)
+    strict = drf_serializers.BooleanField(required=False, default=False)
+    options = drf_serializers.JSONField(required=False, default=dict,
+                                        help_text="source-specific options, e.g. {\"kind\": \"line\"}")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = import_sources()
+
+    def validate_options(self, value):
+        if not isinstance(value, dict):
+            raise drf_serializers.ValidationError("options must be a JSON object")
+        return value
+
+
+class ImportUploadView(APIView):
+    """Upload a source file (OSM extract, GIS layer, …) and import it as a background job."""
+
+    parser_classes = [MultiPartParser, FormParser]
+    serializer_class = ImportUploadSerializer
+    queryset = Job.objects.none()  # operators only: needs twin.add_job
+
+    @extend_schema(request=ImportUploadSerializer, responses={202: serializers.JobSerializer})
+    def post(self, request):
+        form = ImportUploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            job = submit_import(data["file"], data["source"], user=request.user,
+                                region=data.get("region", ""), strict=data["strict"],
+                                options=data["options"])
+        except UploadTooLarge as exc:
+            return Response({"message": f"file: {exc}"}, status=413)
+        except JobParameterError as exc:
+            return Response({"message": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(serializers.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

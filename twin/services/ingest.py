@@ -22,17 +22,19 @@ from django.db.models import Model, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from twin.jobs import JobParameterError
 from twin.services.geometry import GeometryError, check_geometry
 
 OUTCOMES = ("created", "updated", "unchanged", "skipped", "vanished", "restored")
 
 
-class ImportFailed(Exception):
+class ImportFailed(JobParameterError):
     """The import was refused or rolled back; ``report`` says why, row by row where it can."""
 
     def __init__(self, message: str, report: ImportReport | None = None):
         super().__init__(message)
         self.report = report
+        self.result = report.as_dict() if report is not None else None
 
 
 @dataclass

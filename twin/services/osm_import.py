@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from shapely import STRtree
 
+from twin.jobs import job_kind
 from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
 from twin.services.geometry import utm_srid
 from twin.services.ingest import (
@@ -368,3 +369,13 @@ def _extent(osm: OsmPower) -> tuple[float, float, float, float] | None:
     xs = [g.extent[0] for g in geoms] + [g.extent[2] for g in geoms]
     ys = [g.extent[1] for g in geoms] + [g.extent[3] for g in geoms]
     return (min(xs), min(ys), max(xs), max(ys))
+
+
+@job_kind("twin.import_osm")
+def import_osm_job(parameters: dict, progress) -> dict:
+    """Job: ``{"path": …, "region": …, "strict": false, "tolerance_m": 50}``."""
+    if not parameters.get("path"):
+        raise ImportFailed("parameters.path (the uploaded OSM file) is required")
+    return import_osm(parameters["path"], region_name=parameters.get("region") or None,
+                      strict=bool(parameters.get("strict", False)),
+                      tolerance_m=float(parameters.get("tolerance_m", 50.0)), progress=progress)

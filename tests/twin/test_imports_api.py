@@ -1,0 +1,78 @@
+"""Uploading source files over the API and the admin, imported by a job on a real worker."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.conftest import REPO
+from tests.twin.test_jobs import finished, wait_for
+from twin.models import Job, Line, Region, Support
+
+DEMO = REPO / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"
+
+
+def upload(name: str, content: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+@pytest.mark.worker
+def test_upload_osm_extract_imports_on_a_worker(start_worker, operator_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # the worker reads the path the web process wrote
+    start_worker()
+    r = operator_client.post("/api/v1/imports/", {
+        "file": upload(DEMO.name, DEMO.read_bytes()), "source": "osm", "region": "li"},
+        format="multipart")
+    assert r.status_code == 202, r.content
+    job = wait_for(r.json()["id"], operator_client, finished, timeout_s=120)[-1]
+    assert job["status"] == "succeeded", job
+    assert job["kind"] == "twin.import_osm"
+    assert job["result"]["counts"]["line"]["created"] == 15
+    assert Line.objects.filter(region__name="li").count() == 15
+    assert Support.objects.count() == 186
+    feature = operator_client.get("/api/v1/lines/?region=li&voltage_kv_min=220").json()
+    assert feature["count"] == 1 and feature["features"][0]["properties"]["region"] == "li"
+
+    # a truncated upload fails with the reader's message, and nothing more is written
+    r = operator_client.post("/api/v1/imports/", {
+        "file": upload("broken.osm.pbf", DEMO.read_bytes()[:100_000]), "source": "osm",
+        "region": "broken"}, format="multipart")
+    job = wait_for(r.json()["id"], operator_client, finished, timeout_s=60)[-1]
+    assert job["status"] == "failed" and "could not read the OSM file" in job["error"]
+    assert "Traceback" not in job["error"]
+    assert not Region.objects.filter(name="broken").exists()
+
+
+@pytest.mark.django_db
+def test_upload_bad_requests(operator_client, crew_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    r = operator_client.post("/api/v1/imports/", {"source": "osm"}, format="multipart")
+    assert r.status_code == 400 and "file" in r.json()["errors"]
+    r = operator_client.post("/api/v1/imports/", {"file": upload("a.osm", b"<osm/>"),
+                                                  "source": "shapefile-ish"}, format="multipart")
+    assert r.status_code == 400 and "source" in r.json()["errors"]
+    r = crew_client.post("/api/v1/imports/", {"file": upload("a.osm", b"<osm/>"), "source": "osm"},
+                         format="multipart")
+    assert r.status_code == 403
+    settings.IMPORT_MAX_UPLOAD_MB = 0
+    r = operator_client.post("/api/v1/imports/", {"file": upload("a.osm", b"<osm/>"),
+                                                  "source": "osm"}, format="multipart")
+    assert r.status_code == 413 and "limit is 0 MB" in r.json()["message"]
+    assert Job.objects.count() == 0
+    assert not list(tmp_path.rglob("*.osm"))
+
+
+@pytest.mark.django_db
+def test_admin_import_page(admin_user_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    page = admin_user_client.get("/admin/twin/region/")
+    assert page.status_code == 200 and "/admin/twin/region/import/" in page.content.decode()
+    form = admin_user_client.get("/admin/twin/region/import/")
+    assert form.status_code == 200 and 'value="osm"' in form.content.decode()
+    r = admin_user_client.post("/admin/twin/region/import/", {
+        "file": upload("schaan.osm", b"<osm version='0.6'/>"), "source": "osm",
+        "region": "schaan", "options": "{}"})
+    job = Job.objects.get()
+    assert r.status_code == 302 and r["Location"].endswith(f"/admin/twin/job/{job.pk}/change/")
+    assert job.kind == "twin.import_osm" and job.parameters["region"] == "schaan"
+    assert (tmp_path / "imports").exists() and job.parameters["path"].startswith(str(tmp_path))
