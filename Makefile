@@ -15,8 +15,11 @@ lint: install
 test: install lint
 	@scripts/run-tests.sh
 
+BENCHES := charger_near osm_import tiles
+
 bench: install
-	@eval "$$(scripts/test-services.sh start)" && $(PY) bench/charger_near.py
+	@eval "$$(scripts/test-services.sh start)" && \
+	  for b in $(BENCHES); do $(PY) bench/$$b.py || exit 1; done
 
 clean:
 	-scripts/test-services.sh stop

@@ -179,6 +179,8 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
 IMPORT_MAX_UPLOAD_MB = int(env("IMPORT_MAX_UPLOAD_MB", "2048"))
+# Import jobs read files only from these folders (uploads land in MEDIA_ROOT/imports).
+IMPORT_ROOTS = [MEDIA_ROOT, BASE_DIR / "data"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # larger uploads stream to a temporary file
 
 # GDAL 3.6 on Debian 12 is older than Django 5.2 would like; it works for everything we use.

@@ -8,7 +8,15 @@ class TwinConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the twin's job kinds (other apps register theirs in their own ready()).
-        from twin.services import diagnostics, osm_import, quality  # noqa: F401
+        from twin.services import (  # noqa: F401
+            afdc,
+            diagnostics,
+            grid_models,
+            gridkit,
+            layers,
+            osm_import,
+            quality,
+        )
         from twin.services.roles import ensure_roles
 
         post_migrate.connect(ensure_roles, dispatch_uid="twin.ensure_roles")

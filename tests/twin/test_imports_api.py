@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -17,9 +20,8 @@ def upload(name: str, content: bytes) -> SimpleUploadedFile:
 
 
 @pytest.mark.worker
-def test_upload_osm_extract_imports_on_a_worker(start_worker, operator_client, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path  # the worker reads the path the web process wrote
-    start_worker()
+def test_upload_osm_extract_imports_on_a_worker(start_worker, operator_client):
+    start_worker()  # uploads land in MEDIA_ROOT/imports, the only place import jobs read from
     r = operator_client.post("/api/v1/imports/", {
         "file": upload(DEMO.name, DEMO.read_bytes()), "source": "osm", "region": "li"},
         format="multipart")
@@ -41,6 +43,20 @@ def test_upload_osm_extract_imports_on_a_worker(start_worker, operator_client, s
     assert job["status"] == "failed" and "could not read the OSM file" in job["error"]
     assert "Traceback" not in job["error"]
     assert not Region.objects.filter(name="broken").exists()
+    for done in Job.objects.all():
+        shutil.rmtree(Path(done.parameters["path"]).parent)
+
+
+@pytest.mark.django_db
+def test_import_jobs_read_only_from_the_import_folders(operator_client):
+    r = operator_client.post("/api/v1/jobs/", {"kind": "twin.import_osm",
+                                               "parameters": {"path": "/etc/passwd"}}, format="json")
+    assert r.status_code == 202  # queued; the worker refuses the path
+    from twin.jobs import execute_job
+
+    assert execute_job(r.json()["id"], 1) == "failed"
+    job = Job.objects.get()
+    assert "path must be inside" in job.error and "Traceback" not in job.error
 
 
 @pytest.mark.django_db

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -23,9 +25,19 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from twin.jobs import JobParameterError
+from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
 from twin.services.geometry import GeometryError, check_geometry
+from twin.services.osm_tags import MAX_VOLTAGE_KV, parse_voltages_kv
 
 OUTCOMES = ("created", "updated", "unchanged", "skipped", "vanished", "restored")
+# The geometry fields of each asset model and the GEOS types they accept.
+GEOMETRY_RULES = {
+    Substation: {"location": ("Point",), "footprint": ("MultiPolygon",)},
+    Line: {"geometry": Line.GEOMETRY_TYPES},
+    Support: {"location": ("Point",)},
+    Charger: {"location": ("Point",)},
+}
+CONNECTOR_FIELDS = ("standard", "power_type", "power_kw", "voltage_v", "current_a")
 
 
 class ImportFailed(JobParameterError):
@@ -112,6 +124,42 @@ def validate_record(model: type[Model], record: dict, *, kind: str, report: Impo
     return True
 
 
+def valid_records(model: type[Model], records: Iterable[dict], *, kind: str,
+                  report: ImportReport, region: Region | None = None,
+                  resolve: Callable[[dict], None] | None = None) -> Iterator[dict]:
+    """The records that can be stored, cleaned; the others are skipped in ``report``.
+
+    Geometries are checked (invalid polygons repaired and reported), a missing ``location``
+    is taken on the ``footprint``, ``resolve`` may turn references into rows, ``region`` is set
+    when given, and field values are checked against the model's validators. Private ``_keys``
+    are dropped and foreign keys are given by id (``region_id`` …), so neither the validation
+    nor :func:`sync_records` runs a query per row.
+    """
+    foreign_keys = {f.name: f.attname for f in model._meta.fields if f.is_relation}
+    for record in records:
+        ref, ok = record["source_id"], True
+        for name, allowed in GEOMETRY_RULES[model].items():
+            if record.get(name) is not None:
+                record[name] = clean_geometry(record[name], allowed, kind=kind, ref=ref,
+                                              report=report)
+                ok = ok and record[name] is not None
+        if not ok:
+            continue
+        if record.get("location", "") is None and record.get("footprint") is not None:
+            record["location"] = record["footprint"].point_on_surface
+        if resolve is not None:
+            resolve(record)
+        clean = {k: v for k, v in record.items() if not k.startswith("_")}
+        if region is not None:
+            clean["region"] = region
+        for name, attname in foreign_keys.items():
+            if name in clean:
+                value = clean.pop(name)
+                clean[attname] = value.pk if isinstance(value, Model) else value
+        if validate_record(model, clean, kind=kind, report=report, ref=ref):
+            yield clean
+
+
 def sync_records(model: type[Model], records: Iterable[dict], *, kind: str,
                  report: ImportReport, scope: Q | None = None, batch_size: int = 2000,
                  ) -> dict[str, Model]:
@@ -174,6 +222,83 @@ def sync_records(model: type[Model], records: Iterable[dict], *, kind: str,
             obj.missing_since = now
             obj.save(update_fields=["missing_since", "updated_at"])
     return {o.source_id: o for o in model.objects.filter(source_id__in=ids)}
+
+
+def read_voltages_kv(value, *, kind: str, ref: str, report: ImportReport,
+                     default_unit: str = "V", ignore_zero: bool = False) -> list[float]:
+    """Voltage levels in kV from a source value; parts not understood become a warning."""
+    levels, rejected = parse_voltages_kv(value, default_unit=default_unit, ignore_zero=ignore_zero)
+    if rejected:
+        unread = ", ".join(map(repr, rejected))
+        report.warn(kind, ref, f"voltage {str(value)[:60]!r}: could not read {unread} as "
+                    f"{default_unit} within 0..{MAX_VOLTAGE_KV:g} kV (kept the levels that could "
+                    "be read)")
+    return levels
+
+
+def evse_specs(charger: Charger) -> list[dict]:
+    """A charger's EVSEs and connectors as plain data, sorted by uid (as importers describe them)."""
+    return [{"uid": e.uid, "status": e.status, "connectors": [
+        {k: getattr(c, k) for k in CONNECTOR_FIELDS} for c in e.connectors.all()]}
+        for e in sorted(charger.evses.all(), key=lambda e: e.uid)]
+
+
+def sync_evses(records: list[dict], chargers: dict[str, Charger]) -> int:
+    """Replace the EVSEs and connectors of chargers whose ``_evses`` description changed.
+
+    ``records`` without an ``_evses`` key leave their charger's EVSEs alone. Works in bulk, with
+    history; returns how many chargers got new EVSEs.
+    """
+    wanted = {r["source_id"]: sorted(r["_evses"], key=lambda e: e["uid"]) for r in records
+              if "_evses" in r and r["source_id"] in chargers}
+    if not wanted:
+        return 0
+    current = Charger.objects.filter(pk__in=[chargers[sid].pk for sid in wanted]).prefetch_related(
+        "evses__connectors")
+    have = {c.source_id: evse_specs(c) for c in current}
+    changed = [(chargers[sid], spec) for sid, spec in wanted.items() if have.get(sid) != spec]
+    if changed:
+        EVSE.objects.filter(charger__in=[c for c, _ in changed]).delete()
+        specs = [e for _, spec in changed for e in spec]
+        created = bulk_create_with_history(
+            [EVSE(charger=c, uid=e["uid"], status=e.get("status", "unknown"))
+             for c, spec in changed for e in spec], EVSE, batch_size=2000)
+        bulk_create_with_history(
+            [Connector(evse=evse, **{k: c.get(k) for k in CONNECTOR_FIELDS if k in c})
+             for evse, spec in zip(created, specs, strict=True) for c in spec["connectors"]],
+            Connector, batch_size=2000)
+    return len(changed)
+
+
+def sync_support_lines(wanted: dict[int, set[int]]) -> int:
+    """Set the lines each support (by pk) carries where they differ; return how many changed.
+
+    Changes go through the M2M manager one support at a time, so each keeps its history.
+    """
+    current: dict[int, set[int]] = {pk: set() for pk in wanted}
+    for support_id, line_id in Support.lines.through.objects.filter(
+            support_id__in=wanted).values_list("support_id", "line_id"):
+        current[support_id].add(line_id)
+    changed = [pk for pk, lines in wanted.items() if current[pk] != lines]
+    for support in Support.objects.filter(pk__in=changed):
+        support.lines.set(wanted[support.pk])
+    return len(changed)
+
+
+def import_job_path(value) -> Path:
+    """The file an import job reads: inside one of ``settings.IMPORT_ROOTS``, nowhere else.
+
+    Uploads land in ``MEDIA_ROOT/imports``; an operator submitting a job by hand cannot make a
+    worker read other files on the server.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise JobParameterError("path is required: a file under the import folder")
+    roots = [Path(r).resolve() for r in settings.IMPORT_ROOTS]
+    candidate = Path(value)
+    resolved = (candidate if candidate.is_absolute() else roots[0] / candidate).resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise JobParameterError(f"path must be inside {', '.join(map(str, roots))}")
+    return resolved
 
 
 def _same(a, b) -> bool:

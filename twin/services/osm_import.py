@@ -17,23 +17,24 @@ from pathlib import Path
 
 import osmium
 import shapely
-from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
+from django.contrib.gis.geos import GEOSGeometry, Polygon
 from django.db.models import Q
-from django.utils import timezone
 from shapely import STRtree
 
 from twin.jobs import job_kind
-from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
+from twin.models import Charger, Line, Region, Substation, Support
 from twin.services.geometry import utm_srid
 from twin.services.ingest import (
     ImportFailed,
     ImportReport,
-    clean_geometry,
     import_transaction,
+    read_voltages_kv,
+    sync_evses,
     sync_records,
-    validate_record,
+    sync_support_lines,
+    valid_records,
 )
-from twin.services.osm_tags import parse_voltages_kv
+from twin.services.sources import extent, finish_region, job_options
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz")
 LINE_KINDS = {"line": "line", "minor_line": "minor_line", "cable": "cable", "minor_cable": "cable"}
@@ -91,14 +92,6 @@ def _common(tags: dict, source_id: str) -> dict:
             "tags": tags}
 
 
-def _voltages(tags: dict, kind: str, ref: str, report: ImportReport) -> list[float]:
-    levels, rejected = parse_voltages_kv(tags.get("voltage"))
-    if rejected:
-        report.warn(kind, ref, f"voltage {tags['voltage']!r}: could not read {rejected} "
-                               "(kept the levels that could be read)")
-    return levels
-
-
 def charger_evses(tags: dict) -> list[dict]:
     """EVSEs with one connector each from OSM ``socket:*`` counts (``capacity`` when none)."""
     evses = []
@@ -108,11 +101,12 @@ def charger_evses(tags: dict) -> list[dict]:
         if "W" in tags.get(f"socket:{key}:output", "") and "kW" not in tags[f"socket:{key}:output"]:
             power_kw = power_kw / 1000.0
         for i in range(min(count, 50)):
-            evses.append({"uid": f"{key}-{i + 1}", "connectors": [
-                {"standard": standard, "power_type": power_type, "power_kw": power_kw}]})
+            evses.append({"uid": f"{key}-{i + 1}", "status": "unknown", "connectors": [
+                {"standard": standard, "power_type": power_type, "power_kw": power_kw,
+                 "voltage_v": None, "current_a": None}]})
     if not evses:
         for i in range(min(_int(tags.get("capacity"), 0), 50)):
-            evses.append({"uid": str(i + 1), "connectors": []})
+            evses.append({"uid": str(i + 1), "status": "unknown", "connectors": []})
     return evses
 
 
@@ -163,7 +157,7 @@ def _collect(obj, tags: dict, out: OsmPower, wkb, report: ImportReport) -> None:
                 out.substations.append({**_common(tags, source_id),
                                         "location": _geos(wkb.create_point(obj)),
                                         "footprint": None,
-                                        "voltages_kv": _voltages(tags, "substation", source_id, report)})
+                                        "voltages_kv": _volts(tags, "substation", source_id, report)})
             elif amenity == "charging_station":
                 out.chargers.append(_charger(tags, source_id, _geos(wkb.create_point(obj))))
         elif obj.is_way() and power == "substation" and obj.is_closed() and len(obj.nodes) >= 4:
@@ -172,7 +166,7 @@ def _collect(obj, tags: dict, out: OsmPower, wkb, report: ImportReport) -> None:
             out.substation_rings[source_id] = {
                 **_common(tags, source_id), "location": None,
                 "footprint": Polygon(ring.coords, srid=4326),
-                "voltages_kv": _voltages(tags, "substation", source_id, report)}
+                "voltages_kv": _volts(tags, "substation", source_id, report)}
         elif obj.is_way() and power in LINE_KINDS:
             source_id = f"osm:way/{obj.id}"
             nodes = [n.ref for n in obj.nodes]
@@ -181,7 +175,7 @@ def _collect(obj, tags: dict, out: OsmPower, wkb, report: ImportReport) -> None:
                 return
             out.lines.append({**_common(tags, source_id), "kind": LINE_KINDS[power],
                               "geometry": _geos(wkb.create_linestring(obj)),
-                              "voltages_kv": _voltages(tags, "line", source_id, report),
+                              "voltages_kv": _volts(tags, "line", source_id, report),
                               "circuits": _int(tags.get("circuits"), 1)})
             out.line_nodes[source_id] = nodes
         elif obj.is_area() and (power == "substation" or amenity == "charging_station"):
@@ -194,7 +188,7 @@ def _collect(obj, tags: dict, out: OsmPower, wkb, report: ImportReport) -> None:
                 out.substations.append({**_common(tags, source_id), "footprint": footprint,
                                         "location": footprint.point_on_surface,
                                         "voltages_kv": ring["voltages_kv"] if ring else
-                                        _voltages(tags, "substation", source_id, report)})
+                                        _volts(tags, "substation", source_id, report)})
     except (osmium.InvalidLocationError, RuntimeError) as exc:
         if obj.is_area() and obj.from_way():
             return  # its closed way is in substation_rings: repaired and reported there
@@ -204,6 +198,10 @@ def _collect(obj, tags: dict, out: OsmPower, wkb, report: ImportReport) -> None:
         kind = "line" if obj.is_way() else "substation" if power == "substation" else "feature"
         report.skip(kind, f"osm:{type(obj).__name__.lower()}/{obj.id}",
                     f"incomplete geometry: {exc}")
+
+
+def _volts(tags: dict, kind: str, source_id: str, report: ImportReport) -> list[float]:
+    return read_voltages_kv(tags.get("voltage"), kind=kind, ref=source_id, report=report)
 
 
 def _geos(wkb_hex: str) -> GEOSGeometry:
@@ -269,57 +267,33 @@ def import_osm(path: str | Path, *, region_name: str | None = None, strict: bool
     with import_transaction(report, strict=strict):
         region, _ = Region.objects.get_or_create(name=region_name)
         scope = Q(source="osm", region=region)
-        subs = sync_records(Substation, _valid(Substation, osm.substations, "substation", report,
-                                               region), kind="substation", report=report,
-                            scope=scope)
+        subs = sync_records(Substation, valid_records(
+            Substation, osm.substations, kind="substation", report=report, region=region),
+            kind="substation", report=report, scope=scope)
         report.extra["lines_without_substation"] = connect_line_ends(
             osm.lines, {k: v for k, v in subs.items() if v.missing_since is None}, tolerance_m)
-        lines = sync_records(Line, _valid(Line, osm.lines, "line", report, region),
-                             kind="line", report=report, scope=scope)
+        lines = sync_records(Line, valid_records(Line, osm.lines, kind="line", report=report,
+                                                 region=region), kind="line", report=report,
+                             scope=scope)
         progress(0.8, "linking supports to lines")
-        supports = sync_records(Support, _valid(Support, osm.supports, "support", report, region),
-                                kind="support", report=report, scope=scope)
+        supports = sync_records(Support, valid_records(
+            Support, osm.supports, kind="support", report=report, region=region),
+            kind="support", report=report, scope=scope)
         _link_supports(osm, lines, supports, report)
-        chargers = sync_records(Charger, _valid(Charger, osm.chargers, "charger", report, region),
-                                kind="charger", report=report, scope=scope)
-        _sync_evses(osm.chargers, chargers)
-        bbox = osm.bbox or _extent(osm)
-        region.boundary = MultiPolygon(Polygon.from_bbox(bbox), srid=4326) if bbox else None
-        region.source_file, region.imported_at = path.name, timezone.now()
-        region.summary = report.as_dict()
-        region.save()
+        chargers = sync_records(Charger, valid_records(
+            Charger, osm.chargers, kind="charger", report=report, region=region),
+            kind="charger", report=report, scope=scope)
+        report.extra["chargers_with_new_evses"] = sync_evses(osm.chargers, chargers)
+        finish_region(region, source_file=path.name, report=report, bbox=osm.bbox or extent(
+            [r["location"] for r in osm.supports + osm.substations + osm.chargers]
+            + [r["geometry"] for r in osm.lines]))
     report.extra["region"] = region_name
     progress(1.0, "done")
     return report.as_dict()
 
 
-GEOMETRY_RULES = {
-    Substation: {"location": ("Point",), "footprint": ("MultiPolygon",)},
-    Line: {"geometry": Line.GEOMETRY_TYPES},
-    Support: {"location": ("Point",)},
-    Charger: {"location": ("Point",)},
-}
-
-
-def _valid(model, records: list[dict], kind: str, report: ImportReport, region: Region):
-    """Records whose geometry and fields can be stored, with private keys dropped."""
-    for record in records:
-        ref = record["source_id"]
-        ok = True
-        for name, allowed in GEOMETRY_RULES[model].items():
-            if record.get(name) is not None:
-                record[name] = clean_geometry(record[name], allowed, kind=kind, ref=ref,
-                                              report=report)
-                ok = ok and record[name] is not None
-        if ok and record.get("location") is None and record.get("footprint") is not None:
-            record["location"] = record["footprint"].point_on_surface
-        clean = {k: v for k, v in record.items() if not k.startswith("_")}
-        clean["region"] = region
-        if ok and validate_record(model, clean, kind=kind, report=report, ref=ref):
-            yield clean
-
-
 def _link_supports(osm: OsmPower, lines: dict, supports: dict, report: ImportReport) -> None:
+    """Each support carries the lines whose ways pass through its node."""
     support_by_node = {r["_node"]: supports[r["source_id"]] for r in osm.supports
                        if r["source_id"] in supports}
     carried: dict[int, set[int]] = {s.pk: set() for s in support_by_node.values()}
@@ -328,54 +302,16 @@ def _link_supports(osm: OsmPower, lines: dict, supports: dict, report: ImportRep
         for node in nodes if line else ():
             if node in support_by_node:
                 carried[support_by_node[node].pk].add(line.pk)
-    through = Support.lines.through
-    current: dict[int, set[int]] = {pk: set() for pk in carried}
-    for support_id, line_id in through.objects.filter(support_id__in=carried).values_list(
-            "support_id", "line_id"):
-        current[support_id].add(line_id)
-    relinked = 0
-    for support in support_by_node.values():
-        if current[support.pk] != carried[support.pk]:
-            support.lines.set(carried[support.pk])
-            relinked += 1
-    report.extra["supports_relinked"] = relinked
+    report.extra["supports_relinked"] = sync_support_lines(carried)
     report.extra["supports_without_line"] = sum(1 for v in carried.values() if not v)
-
-
-def _sync_evses(records: list[dict], chargers: dict[str, Charger]) -> None:
-    """Replace a charger's EVSEs and connectors when the file describes them differently."""
-    for record in records:
-        charger = chargers.get(record["source_id"])
-        if charger is None:
-            continue
-        wanted = sorted(record["_evses"], key=lambda e: e["uid"])
-        have = [{"uid": e.uid, "connectors": [
-            {"standard": c.standard, "power_type": c.power_type, "power_kw": c.power_kw}
-            for c in e.connectors.all()]} for e in charger.evses.prefetch_related("connectors")]
-        if have == wanted:
-            continue
-        charger.evses.all().delete()
-        for spec in wanted:
-            evse = EVSE.objects.create(charger=charger, uid=spec["uid"])
-            for connector in spec["connectors"]:
-                Connector.objects.create(evse=evse, **connector)
-
-
-def _extent(osm: OsmPower) -> tuple[float, float, float, float] | None:
-    geoms = [r["location"] for r in osm.supports + osm.substations + osm.chargers] + [
-        r["geometry"] for r in osm.lines]
-    if not geoms:
-        return None
-    xs = [g.extent[0] for g in geoms] + [g.extent[2] for g in geoms]
-    ys = [g.extent[1] for g in geoms] + [g.extent[3] for g in geoms]
-    return (min(xs), min(ys), max(xs), max(ys))
 
 
 @job_kind("twin.import_osm")
 def import_osm_job(parameters: dict, progress) -> dict:
     """Job: ``{"path": …, "region": …, "strict": false, "tolerance_m": 50}``."""
-    if not parameters.get("path"):
-        raise ImportFailed("parameters.path (the uploaded OSM file) is required")
-    return import_osm(parameters["path"], region_name=parameters.get("region") or None,
-                      strict=bool(parameters.get("strict", False)),
-                      tolerance_m=float(parameters.get("tolerance_m", 50.0)), progress=progress)
+    options = job_options(parameters, required=["path"], optional=["tolerance_m"])
+    try:
+        tolerance_m = float(parameters.get("tolerance_m", 50.0))
+    except (TypeError, ValueError) as exc:
+        raise ImportFailed("tolerance_m must be a number of metres") from exc
+    return import_osm(options.pop("path"), tolerance_m=tolerance_m, progress=progress, **options)

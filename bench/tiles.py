@@ -1,0 +1,633 @@
+"""Benchmark: ``GET /tiles/{layer}/{z}/{x}/{y}.mvt`` against the bare ``ST_AsMVT`` SQL for the
+same tile, over a twin of ≥ 1,000,000 supports and ≥ 100,000 lines.
+
+Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/tiles.py``).
+
+* Works in its own database, ``gridtwin_bench`` on the server of ``DATABASE_URL`` (created, with
+  PostGIS, when missing; migrated on every run), like ``bench/charger_near.py``.
+* Data: the real Liechtenstein grid (``data/demo/liechtenstein-2024-03-04.osm.pbf``, imported
+  with ``import_osm`` as region ``liechtenstein`` when not there yet: 15 lines, 186 supports,
+  5 substations, 9 chargers) is the template. ``--copies`` copies of it (default 6,667: 1.24 M
+  supports, 100 k lines, 33 k substations, 60 k chargers) are laid on a grid of
+  0.08° × 0.10° cells from 5.5° E / 48° N (about Germany's size, so copies overlap ~2×, like a
+  dense national grid), each translated by its cell plus a random jitter of up to ±40 % of a
+  cell. Geometry and kinds are the template's; condition scores, charger statuses and a 1 %
+  share of vanished (``missing_since``) assets are random. Rows are made server-side with
+  ``INSERT … SELECT ST_Translate(…)`` from the template joined to a table of offsets (COPY'd in),
+  marked ``source='bench-tiles'``, then ``ANALYZE``d. Seeding is skipped when the counts match.
+* Tiles: for each zoom of ``--zooms`` (8, 11, 14, 16), ``--tiles`` distinct tiles, each the tile
+  holding a random support of a random copy (so tiles lie where the grid is).
+* Timed, interleaved (alternating which goes first), ``--rounds`` times per tile and layer:
+  (a) the endpoint in process through the whole Django/DRF stack with a force-authenticated user
+  and the tile cache disabled (``TILES_CACHE_TIMEOUT=0``): URL routing, middleware, permission,
+  the layer's version query, the tile query, the response; (b) a hand-written ``ST_AsMVT`` query
+  for the same tile and the same rules (``ST_TileEnvelope`` + ``&&`` on the GiST index); (c) the
+  service's own generated statement without HTTP (``render_tile``), which splits the ratio into
+  ``service_sql_vs_raw`` (is our SQL as good as hand-written?) and ``http_overhead_ms`` (what
+  Django, DRF and the test client add per request). The endpoint and the bare SQL must return
+  the same feature ids (checked in the first round). Layers without a rule at a zoom (supports
+  below z13, chargers below z10) are answered empty without a query; their endpoint time is
+  reported as ``no_rule``.
+* ``naive_unfiltered``: for a few z8/z11 tiles, ``ST_AsMVT`` over *all* lines and supports in
+  the tile (no zoom rules, no simplification): what the rules save.
+* ``low_zoom_lines_service``: the lines layer at z4–z7 (3 tiles each, service SQL only), where
+  every 220 kV line of the grid falls into a handful of tiles.
+
+Progress goes to stderr; the result is one JSON object on stdout, also written to
+``bench/results/tiles.json``. Goals: endpoint ≤ 1.3× the bare SQL (median and p95 per zoom and
+layer), every tile < 500 KB, p95 of z14 requests < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+DEFAULT_PBF = REPO_DIR / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"
+BENCH_DB = "gridtwin_bench"
+SOURCE = "bench-tiles"
+TEMPLATE_REGION = "liechtenstein"
+CELL = (0.08, 0.10)  # degrees lon, lat
+ORIGIN = (5.5, 48.0)
+GOAL_RATIO = 1.3
+GOAL_MAX_BYTES = 500 * 1024
+GOAL_Z14_P95_MS = 50.0
+LAYERS = ("lines", "substations", "supports", "chargers")
+STATUSES = ["available", "charging", "blocked", "out_of_order", "planned", "unknown"]
+
+
+def log(message: str) -> None:
+    print(f"[tiles] {message}", file=sys.stderr, flush=True)
+
+
+# --- database ---------------------------------------------------------------------------------
+def bench_database_url(url: str) -> tuple[str, str, str]:
+    """(bench DATABASE_URL, psycopg conninfo of the bench db, psycopg conninfo of ``postgres``)."""
+    parts = urlsplit(url)
+    if parts.scheme != "postgis":
+        sys.exit("tiles: DATABASE_URL must be a PostGIS URL, e.g. "
+                 "DATABASE_URL=postgis://user:pass@host:5432/gridtwin "
+                 f"({'got a ' + parts.scheme + ':// URL' if parts.scheme else 'not set'}); "
+                 "the benchmark compares against ST_AsMVT and needs PostgreSQL/PostGIS.")
+    bench = parts._replace(path=f"/{BENCH_DB}")
+    return (urlunsplit(bench), urlunsplit(bench._replace(scheme="postgresql")),
+            urlunsplit(parts._replace(scheme="postgresql", path="/postgres")))
+
+
+def ensure_database(bench_conninfo: str, admin_conninfo: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
+            log(f"creating database {BENCH_DB}")
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+    with psycopg.connect(bench_conninfo, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+# --- data -------------------------------------------------------------------------------------
+def ensure_template(pbf: Path) -> dict[str, int]:
+    """The real Liechtenstein grid, imported once; its row counts per model."""
+    from twin.models import Charger, Line, Region, Substation, Support
+    from twin.services.osm_import import import_osm
+
+    if not Line.objects.filter(region__name=TEMPLATE_REGION, source="osm").exists():
+        if not pbf.is_file():
+            sys.exit(f"tiles: OSM extract not found: {pbf} (use --pbf)")
+        log(f"importing the template grid from {pbf.name}")
+        import_osm(pbf, region_name=TEMPLATE_REGION)
+    region = Region.objects.get(name=TEMPLATE_REGION)
+    return {model._meta.db_table: model.objects.filter(region=region, source="osm").count()
+            for model in (Line, Support, Substation, Charger)}
+
+
+# One INSERT … SELECT per model: the template's rows × the offsets of a batch of copies.
+SEED_SQL = {
+    "twin_support": """
+INSERT INTO twin_support (name, operator, ref, condition_score, criticality, source, source_id,
+                          tags, created_at, updated_at, location, kind, height_m, material,
+                          missing_since, region_id)
+SELECT t.name, CASE t.kind WHEN 'tower' THEN 'Transmission Grid Co' ELSE 'Distribution Co' END,
+       (o.k %% 997 + t.id %% 89)::text, round((20 + 80 * random())::numeric, 1)::float8, NULL,
+       %(source)s, %(source)s || ':' || o.k || ':' || t.source_id, '{}'::jsonb, now(), now(),
+       ST_Translate(t.location, o.dx, o.dy), t.kind, t.height_m, t.material,
+       CASE WHEN random() < 0.01 THEN now() END, NULL
+  FROM twin_support t CROSS JOIN bench_offsets o
+ WHERE t.region_id = %(region)s AND t.source = 'osm' AND o.k >= %(lo)s AND o.k < %(hi)s""",
+    "twin_line": """
+INSERT INTO twin_line (name, operator, ref, condition_score, criticality, source, source_id, tags,
+                       created_at, updated_at, voltages_kv, voltage_kv, geometry, kind, circuits,
+                       r_ohm_per_km, x_ohm_per_km, c_nf_per_km, max_i_ka, length_m,
+                       from_substation_id, to_substation_id, missing_since, region_id)
+SELECT t.name, t.operator, t.ref, round((20 + 80 * random())::numeric, 1)::float8, NULL,
+       %(source)s, %(source)s || ':' || o.k || ':' || t.source_id, '{}'::jsonb, now(), now(),
+       t.voltages_kv, t.voltage_kv, ST_Translate(t.geometry, o.dx, o.dy), t.kind, t.circuits,
+       t.r_ohm_per_km, t.x_ohm_per_km, t.c_nf_per_km, t.max_i_ka, t.length_m, NULL, NULL,
+       CASE WHEN random() < 0.01 THEN now() END, NULL
+  FROM twin_line t CROSS JOIN bench_offsets o
+ WHERE t.region_id = %(region)s AND t.source = 'osm' AND o.k >= %(lo)s AND o.k < %(hi)s""",
+    "twin_substation": """
+INSERT INTO twin_substation (name, operator, ref, condition_score, criticality, source,
+                             source_id, tags, created_at, updated_at, voltages_kv, voltage_kv,
+                             location, footprint, rating_mva, commissioned, missing_since,
+                             region_id)
+SELECT t.name, t.operator, t.ref, round((20 + 80 * random())::numeric, 1)::float8, NULL,
+       %(source)s, %(source)s || ':' || o.k || ':' || t.source_id, '{}'::jsonb, now(), now(),
+       t.voltages_kv, t.voltage_kv, ST_Translate(t.location, o.dx, o.dy),
+       ST_Translate(t.footprint, o.dx, o.dy), t.rating_mva, t.commissioned,
+       CASE WHEN random() < 0.01 THEN now() END, NULL
+  FROM twin_substation t CROSS JOIN bench_offsets o
+ WHERE t.region_id = %(region)s AND t.source = 'osm' AND o.k >= %(lo)s AND o.k < %(hi)s""",
+    "twin_charger": """
+INSERT INTO twin_charger (name, operator, ref, condition_score, criticality, source, source_id,
+                          tags, created_at, updated_at, location, network, address, city,
+                          postal_code, country_code, access, status, opening_hours,
+                          missing_since, region_id)
+SELECT t.name, t.operator, t.ref, round((20 + 80 * random())::numeric, 1)::float8, NULL,
+       %(source)s, %(source)s || ':' || o.k || ':' || t.source_id, '{}'::jsonb, now(), now(),
+       ST_Translate(t.location, o.dx, o.dy), t.network, t.address, t.city, t.postal_code,
+       t.country_code, t.access, (%(statuses)s::text[])[1 + floor(random() * 6)::int],
+       t.opening_hours, CASE WHEN random() < 0.01 THEN now() END, NULL
+  FROM twin_charger t CROSS JOIN bench_offsets o
+ WHERE t.region_id = %(region)s AND t.source = 'osm' AND o.k >= %(lo)s AND o.k < %(hi)s""",
+}
+
+
+def offsets(copies: int, template_origin: tuple[float, float], rng) -> np.ndarray:
+    """(k, dx, dy) per copy: its grid cell plus jitter, relative to the template's corner."""
+    cols = math.ceil(math.sqrt(copies))
+    k = np.arange(copies)
+    jitter = rng.uniform(-0.4, 0.4, size=(copies, 2)) * CELL
+    dx = ORIGIN[0] + (k % cols) * CELL[0] + jitter[:, 0] - template_origin[0]
+    dy = ORIGIN[1] + (k // cols) * CELL[1] + jitter[:, 1] - template_origin[1]
+    return np.column_stack([k, dx, dy])
+
+
+def ensure_data(args, template: dict[str, int]) -> tuple[np.ndarray, float | None]:
+    """Seed the copies unless they are all there; (offsets, seconds spent seeding or None)."""
+    from django.db import connection, transaction
+
+    from twin.models import Region
+
+    region = Region.objects.get(name=TEMPLATE_REGION)
+    with connection.cursor() as cur:
+        cur.execute("SELECT ST_XMin(e), ST_YMin(e) FROM (SELECT ST_Extent(location) AS e FROM "
+                    "twin_support WHERE region_id = %s AND source = 'osm') s", [region.pk])
+        template_origin = cur.fetchone()
+    rng = np.random.default_rng(args.seed)
+    table = offsets(args.copies, template_origin, rng)
+    want = {name: n * args.copies for name, n in template.items()}
+    have = {}
+    with connection.cursor() as cur:
+        for name in want:
+            cur.execute(f"SELECT count(*) FROM {name} WHERE source = %s", [SOURCE])
+            have[name] = cur.fetchone()[0]
+    if have == want:
+        log(f"reusing the bench twin in {BENCH_DB}: " +
+            ", ".join(f"{n:,} {t.removeprefix('twin_')}" for t, n in have.items()))
+        return table, None
+    started = time.perf_counter()
+    with connection.cursor() as cur:
+        for name, n in have.items():
+            if n:
+                log(f"removing {n:,} bench rows from {name} (want {want[name]:,})")
+                cur.execute(f"DELETE FROM {name} WHERE source = %s", [SOURCE])
+    log(f"seeding {args.copies:,} copies of the template: " +
+        ", ".join(f"{n:,} {t.removeprefix('twin_')}" for t, n in want.items()))
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE bench_offsets (k int PRIMARY KEY, dx float8, dy float8) "
+                    "ON COMMIT DROP")
+        with cur.cursor.copy("COPY bench_offsets (k, dx, dy) FROM STDIN") as copy:
+            for k, dx, dy in table:
+                copy.write_row((int(k), float(dx), float(dy)))
+        cur.execute("SELECT setseed(%s)", [(args.seed % 1000) / 1000])
+        batch = max(1, args.copies // 8)
+        for lo in range(0, args.copies, batch):
+            for statement in SEED_SQL.values():
+                cur.execute(statement, {"source": SOURCE, "region": region.pk, "lo": lo,
+                                        "hi": lo + batch, "statuses": STATUSES})
+            log(f"  copies {min(lo + batch, args.copies):,}/{args.copies:,} "
+                f"({time.perf_counter() - started:.0f} s)")
+    with connection.cursor() as cur:
+        for name in want:
+            cur.execute(f"ANALYZE {name}")
+    seconds = time.perf_counter() - started
+    log(f"seeded in {seconds:.1f} s")
+    return table, seconds
+
+
+def data_counts() -> dict[str, int]:
+    from django.db import connection
+
+    out = {}
+    with connection.cursor() as cur:
+        for layer, table in (("lines", "twin_line"), ("supports", "twin_support"),
+                             ("substations", "twin_substation"), ("chargers", "twin_charger")):
+            cur.execute(f"SELECT count(*), count(*) FILTER (WHERE missing_since IS NOT NULL) "
+                        f"FROM {table}")
+            total, vanished = cur.fetchone()
+            out[layer] = total
+            out[f"{layer}_vanished"] = vanished
+    return out
+
+
+# --- tiles to ask for -------------------------------------------------------------------------
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    n = 1 << z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return z, min(x, n - 1), min(y, n - 1)
+
+
+def sample_tiles(table: np.ndarray, zooms: list[int], count: int, seed: int) -> dict:
+    """``count`` distinct tiles per zoom, each holding a random support of a random copy."""
+    from django.db import connection
+
+    from twin.models import Region
+
+    region = Region.objects.get(name=TEMPLATE_REGION)
+    with connection.cursor() as cur:
+        cur.execute("SELECT ST_X(location), ST_Y(location) FROM twin_support "
+                    "WHERE region_id = %s AND source = 'osm' ORDER BY id", [region.pk])
+        supports = np.array(cur.fetchall())
+    rng = np.random.default_rng(seed + 1)
+    out = {}
+    for z in zooms:
+        chosen: list[tuple[int, int, int]] = []
+        for _ in range(count * 50):
+            k = int(rng.integers(len(table)))
+            lon, lat = supports[int(rng.integers(len(supports)))] + table[k, 1:]
+            tile = tile_of(lon, lat, z)
+            if tile not in chosen:
+                chosen.append(tile)
+            if len(chosen) == count:
+                break
+        out[z] = chosen
+    return out
+
+
+# --- the two ways of making a tile ------------------------------------------------------------
+def tolerance_deg(z: int, y: int, units: float) -> float:
+    """``units`` tile units as a lon/lat tolerance, safe at the tile row's higher latitude."""
+    n = 1 << z
+    lat = max(abs(math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * v / n))))) for v in (y, y + 1))
+    metres = units * 2 * math.pi * 6378137.0 / n / 4096
+    return metres * math.cos(math.radians(lat)) / (math.pi * 6378137.0 / 180)
+
+
+def raw_statement(layer: str, z: int, x: int, y: int) -> tuple[str, dict] | None:
+    """The hand-written ``ST_AsMVT`` query for the tile: the same zoom rules, written out."""
+    text = "NULLIF({0}, '') AS {0}".format
+    levels = ("(SELECT string_agg(v::float8::text, ';' ORDER BY i) FROM "
+              "jsonb_array_elements_text(voltages_kv) WITH ORDINALITY AS e(v, i)) AS voltages")
+    mvt = ("ST_AsMVTGeom({geom}, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS geom")
+    envelope = "ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => 64.0 / 4096), 4326)"
+    params = {"z": z, "x": x, "y": y}
+    if layer == "lines":
+        if z <= 7:
+            where, units = "voltage_kv >= 220", 8
+        elif z <= 9:
+            where, units = "voltage_kv >= 110", 8
+        elif z <= 11:
+            where, units = "(voltage_kv >= 30 OR kind = 'line')", 4
+        else:
+            where, units = "TRUE", 2 if z == 12 else 0
+        geom = "ST_Transform(geometry, 3857)"
+        if units:  # simplified in lon/lat before projecting
+            geom = "ST_Transform(ST_Simplify(geometry, %(tolerance)s, true), 3857)"
+            params["tolerance"] = tolerance_deg(z, y, units)
+        columns = ["id", text("name"), text("ref"), text("kind"), "voltage_kv", levels,
+                   text("operator"), "condition_score", mvt.format(geom=geom)]
+        filters = [f"geometry && {envelope}", where]
+    elif layer == "substations":
+        where = ("voltage_kv >= 220" if z <= 7 else "voltage_kv >= 110" if z <= 9
+                 else "voltage_kv >= 30" if z <= 11 else "TRUE")
+        geom = "ST_Transform(COALESCE(footprint, location), 3857)" if z >= 13 \
+            else "ST_Transform(location, 3857)"
+        columns = ["id", text("name"), text("ref"), "voltage_kv", levels, text("operator"),
+                   "condition_score", mvt.format(geom=geom)]
+        index = f"(footprint && {envelope} OR location && {envelope})" if z >= 13 \
+            else f"location && {envelope}"
+        filters = [index, where]
+    elif layer == "supports":
+        if z < 13:
+            return None
+        columns = ["id", text("name"), text("ref"), text("kind"), text("operator"),
+                   "condition_score", mvt.format(geom="ST_Transform(location, 3857)")]
+        filters = [f"location && {envelope}"]
+    elif layer == "chargers":
+        if z < 10:
+            return None
+        columns = ["id", text("name"), text("ref"), text("operator"), text("network"),
+                   text("status"), text("access"), "condition_score",
+                   mvt.format(geom="ST_Transform(location, 3857)")]
+        filters = [f"location && {envelope}"]
+    else:
+        raise ValueError(layer)
+    sql = (f"SELECT ST_AsMVT(t, '{layer}', 4096, 'geom', 'id') FROM (SELECT {', '.join(columns)} "
+           f"FROM twin_{layer.removesuffix('s')} WHERE missing_since IS NULL AND "
+           f"{' AND '.join(filters)}) AS t WHERE geom IS NOT NULL")
+    return sql, params
+
+
+def naive_statement(layer: str, z: int, x: int, y: int) -> tuple[str, dict]:
+    """All of the layer's rows in the tile, unsimplified: no zoom rules at all."""
+    column = "geometry" if layer == "lines" else "location"
+    sql = (f"SELECT ST_AsMVT(t, '{layer}', 4096, 'geom', 'id') FROM (SELECT id, "
+           f"NULLIF(name, '') AS name, NULLIF(ref, '') AS ref, kind, "
+           f"ST_AsMVTGeom(ST_Transform({column}, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), "
+           f"4096, 64, true) AS geom FROM twin_{layer.removesuffix('s')} WHERE {column} && "
+           f"ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => 64.0 / 4096), 4326)) "
+           f"AS t WHERE geom IS NOT NULL")
+    return sql, {"z": z, "x": x, "y": y}
+
+
+def run_raw(statement: tuple[str, dict]) -> bytes:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(*statement)
+        row = cursor.fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+def run_endpoint(client, layer: str, z: int, x: int, y: int):
+    response = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt")
+    if response.status_code != 200:
+        raise SystemExit(f"tiles: endpoint answered {response.status_code} for {layer} "
+                         f"{z}/{x}/{y}: {response.content[:300]!r}")
+    return response
+
+
+def ids(data: bytes, layer: str) -> set[int]:
+    import mapbox_vector_tile
+
+    decoded = mapbox_vector_tile.decode(data)
+    return {f["id"] for f in decoded.get(layer, {}).get("features", [])}
+
+
+# --- measurement ------------------------------------------------------------------------------
+def summary(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 2),
+            "p95": round(float(np.percentile(values, 95)), 2),
+            "min": round(min(values), 2), "max": round(max(values), 2)}
+
+
+def breakdown(client, tiles_by_zoom: dict) -> dict:
+    """Per zoom, where the endpoint's time goes: version query, tile query, the rest (Python)."""
+    from django.db import connection
+
+    out = {}
+    for z, chosen in tiles_by_zoom.items():
+        spent = defaultdict(list)
+        for tile in chosen:
+            for layer in LAYERS:
+                sql_ms = defaultdict(float)
+
+                def wrapper(execute, sql, params, many, context, sql_ms=sql_ms):
+                    started = time.perf_counter()
+                    try:
+                        return execute(sql, params, many, context)
+                    finally:
+                        kind = "tile_sql" if "ST_AsMVT" in sql else "version_sql" \
+                            if "max(" in sql else "other_sql"
+                        sql_ms[kind] += (time.perf_counter() - started) * 1000
+
+                started = time.perf_counter()
+                with connection.execute_wrapper(wrapper):
+                    run_endpoint(client, layer, *tile)
+                total = (time.perf_counter() - started) * 1000
+                if "tile_sql" not in sql_ms:
+                    continue
+                for kind, ms in sql_ms.items():
+                    spent[kind].append(ms)
+                spent["python_rest"].append(total - sum(sql_ms.values()))
+                spent["total"].append(total)
+        out[str(z)] = {kind: round(statistics.median(v), 2) for kind, v in sorted(spent.items())}
+    return out
+
+
+def explain(tiles_by_zoom: dict) -> None:
+    from django.db import connection
+
+    from twin.services import tiles
+
+    for chosen in tiles_by_zoom.values():
+        for layer in LAYERS:
+            statement = tiles.LAYERS[layer].postgis_sql(*chosen[0])
+            if statement is None:
+                continue
+            with connection.cursor() as cur:
+                cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement[0]}", statement[1])
+                plan = "\n".join(row[0] for row in cur.fetchall())
+            log(f"--- {layer} {chosen[0]}\n{plan}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--copies", type=int, default=6667,
+                        help="copies of the Liechtenstein grid (6667: 1.24 M supports, 100 k lines)")
+    parser.add_argument("--zooms", default="8,11,14,16", help="zoom levels (8,11,14,16)")
+    parser.add_argument("--tiles", type=int, default=20, help="distinct tiles per zoom (20)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each tile is fetched, per method (3)")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up tiles per zoom (3)")
+    parser.add_argument("--seed", type=int, default=20261128, help="random seed")
+    parser.add_argument("--pbf", type=Path, default=DEFAULT_PBF, help="the template OSM extract")
+    parser.add_argument("--explain", action="store_true",
+                        help="print EXPLAIN ANALYZE of one tile query per zoom and layer")
+    parser.add_argument("--output", type=Path, default=BENCH_DIR / "results/tiles.json")
+    args = parser.parse_args()
+    zooms = [int(z) for z in args.zooms.split(",")]
+
+    url, bench_conninfo, admin_conninfo = bench_database_url(os.environ.get("DATABASE_URL", ""))
+    ensure_database(bench_conninfo, admin_conninfo)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DEBUG"] = "0"  # DEBUG=1 would log every query and distort the timings
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(REPO_DIR))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+    from django.urls import include, path
+    from rest_framework.test import APIClient
+
+    from twin.services import tiles
+
+    log(f"migrating {BENCH_DB}")
+    call_command("migrate", verbosity=0, interactive=False)
+    template = ensure_template(args.pbf)
+    table, seed_s = ensure_data(args, template)
+    counts = data_counts()
+    tiles_by_zoom = sample_tiles(table, zooms, args.tiles + args.warmup, args.seed)
+    warmup = {z: t[:args.warmup] for z, t in tiles_by_zoom.items()}
+    tiles_by_zoom = {z: t[args.warmup:] for z, t in tiles_by_zoom.items()}
+
+    # The endpoint as config/urls.py will serve it, whether or not it is wired there yet.
+    import config.urls
+
+    module = type(sys)("bench_tiles_urls")
+    module.urlpatterns = [*config.urls.urlpatterns, path("tiles/", include("twin.tiles"))]
+    sys.modules["bench_tiles_urls"] = module
+    overrides = override_settings(ROOT_URLCONF="bench_tiles_urls", TILES_CACHE_TIMEOUT=0)
+    overrides.enable()
+    assert settings.TILES_CACHE_TIMEOUT == 0
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_active": True})
+    client = APIClient(HTTP_HOST="localhost")
+    client.force_authenticate(user=user)
+
+    log("warming up")
+    for chosen in warmup.values():
+        for tile in chosen:
+            for layer in LAYERS:
+                run_endpoint(client, layer, *tile)
+                statement = raw_statement(layer, *tile)
+                if statement:
+                    run_raw(statement)
+
+    results: dict = {}
+    for z, chosen in tiles_by_zoom.items():
+        log(f"z{z}: {len(chosen)} tiles × {len(LAYERS)} layers × {args.rounds} rounds")
+        per_layer = {layer: defaultdict(list) for layer in LAYERS}
+        for round_no in range(args.rounds):
+            for t, tile in enumerate(chosen):
+                for layer in LAYERS:
+                    statement = raw_statement(layer, *tile)
+                    samples = per_layer[layer]
+                    methods = ["endpoint", "raw", "service"] if statement else ["endpoint"]
+                    shift = (t + round_no) % len(methods)  # rotate who goes first
+                    for which in methods[shift:] + methods[:shift]:
+                        started = time.perf_counter()
+                        if which == "endpoint":
+                            body = run_endpoint(client, layer, *tile).content
+                        elif which == "raw":
+                            raw = run_raw(statement)
+                        else:
+                            tiles.render_tile(layer, *tile, encoder="postgis")
+                        samples[f"{which}_ms"].append((time.perf_counter() - started) * 1000)
+                    if round_no == 0:
+                        samples["bytes"].append(len(body))
+                        got = ids(body, layer)
+                        samples["features"].append(len(got))
+                        if statement is not None and got != ids(raw, layer):
+                            raise SystemExit(f"tiles: {layer} {tile}: the endpoint and the bare "
+                                             f"SQL hold different features")
+        results[z] = per_layer
+
+    log("measuring where the endpoint's time goes")
+    split = breakdown(client, tiles_by_zoom)
+    log("measuring unfiltered tiles (no zoom rules)")
+    naive = {}
+    for z in [z for z in zooms if z <= 11]:
+        naive[str(z)] = {}
+        for layer in ("lines", "supports"):
+            sizes, times = [], []
+            for tile in tiles_by_zoom[z][:5]:
+                started = time.perf_counter()
+                sizes.append(len(run_raw(naive_statement(layer, *tile))))
+                times.append((time.perf_counter() - started) * 1000)
+            naive[str(z)][layer] = {"tiles": len(sizes),
+                                    "bytes_median": int(statistics.median(sizes)),
+                                    "bytes_max": max(sizes),
+                                    "ms_median": round(statistics.median(times), 1)}
+    log("measuring low-zoom line tiles (not in --zooms)")
+    low = {}
+    for z in (4, 5, 6, 7):
+        chosen = sample_tiles(table, [z], 3, args.seed + z)[z]
+        sizes, times = [], []
+        for tile in chosen:
+            for _ in range(3):
+                started = time.perf_counter()
+                data = tiles.render_tile("lines", *tile, encoder="postgis")
+                times.append((time.perf_counter() - started) * 1000)
+            sizes.append(len(data))
+        low[str(z)] = {"tiles": len(chosen), "ms_median": round(statistics.median(times), 1),
+                       "ms_max": round(max(times), 1), "bytes_max": max(sizes)}
+    if args.explain:
+        explain(tiles_by_zoom)
+    overrides.disable()
+
+    report_zooms, ratios, worst_bytes = {}, [], 0
+    for z, per_layer in results.items():
+        layers_out, no_rule, all_endpoint = {}, {}, []
+        for layer, samples in per_layer.items():
+            all_endpoint += samples["endpoint_ms"]
+            worst_bytes = max(worst_bytes, *samples["bytes"])
+            if not samples["raw_ms"]:
+                no_rule[layer] = {"endpoint_ms": summary(samples["endpoint_ms"])}
+                continue
+            endpoint, raw, service = samples["endpoint_ms"], samples["raw_ms"], samples["service_ms"]
+            ratio_median = statistics.median(endpoint) / statistics.median(raw)
+            ratio_p95 = float(np.percentile(endpoint, 95) / np.percentile(raw, 95))
+            ratios.append((f"z{z} {layer}", ratio_median, ratio_p95))
+            layers_out[layer] = {
+                "requests": len(endpoint),
+                "endpoint_ms": summary(endpoint),
+                "raw_sql_ms": summary(raw),
+                "service_sql_ms": summary(service),
+                "ratio_median": round(ratio_median, 2),
+                "ratio_p95": round(ratio_p95, 2),
+                "service_sql_vs_raw_median": round(statistics.median(service)
+                                                   / statistics.median(raw), 2),
+                "http_overhead_ms_median": round(statistics.median(endpoint)
+                                                 - statistics.median(service), 2),
+                "bytes": {"median": int(statistics.median(samples["bytes"])),
+                          "p95": int(np.percentile(samples["bytes"], 95)),
+                          "max": max(samples["bytes"])},
+                "features": {"median": statistics.median(samples["features"]),
+                             "max": max(samples["features"])},
+            }
+        report_zooms[str(z)] = {"tiles": len(tiles_by_zoom[z]), "layers": layers_out,
+                                "no_rule": no_rule,
+                                "endpoint_ms_all_requests": summary(all_endpoint),
+                                "breakdown_ms_median": split[str(z)]}
+    z14 = report_zooms.get("14", {}).get("endpoint_ms_all_requests", {}).get("p95")
+    met = {
+        "ratio": all(r <= GOAL_RATIO and p <= GOAL_RATIO for _, r, p in ratios),
+        "size": worst_bytes < GOAL_MAX_BYTES,
+        "z14_p95": z14 is not None and z14 < GOAL_Z14_P95_MS,
+    }
+    result = {
+        "benchmark": "tiles",
+        "data": {"copies": args.copies, **counts,
+                 "seed_s": round(seed_s, 1) if seed_s is not None else None},
+        "tiles_per_zoom": args.tiles,
+        "rounds": args.rounds,
+        "zooms": report_zooms,
+        "naive_unfiltered": naive,
+        "low_zoom_lines_service": low,
+        "worst_ratio": max(((n, round(r, 2), round(p, 2)) for n, r, p in ratios),
+                           key=lambda item: max(item[1], item[2]), default=None),
+        "max_tile_bytes": worst_bytes,
+        "goals": {"ratio": f"endpoint ≤ {GOAL_RATIO:g}x bare ST_AsMVT SQL (median and p95)",
+                  "size": f"every tile < {GOAL_MAX_BYTES // 1024} KB",
+                  "z14_p95": f"p95 of z14 requests < {GOAL_Z14_P95_MS:g} ms"},
+        "met": met,
+    }
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text + "\n")
+    log(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
