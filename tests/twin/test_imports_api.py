@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
 
 from tests.conftest import REPO
 from tests.twin.test_jobs import finished, wait_for
@@ -92,3 +93,49 @@ def test_admin_import_page(admin_user_client, settings, tmp_path):
     assert r.status_code == 302 and r["Location"].endswith(f"/admin/twin/job/{job.pk}/change/")
     assert job.kind == "twin.import_osm" and job.parameters["region"] == "schaan"
     assert (tmp_path / "imports").exists() and job.parameters["path"].startswith(str(tmp_path))
+
+
+@pytest.mark.django_db
+def test_export_and_reimport_a_zipped_shapefile_over_the_api(operator_client, crew_client,
+                                                             settings, tmp_path):
+    """Field data round trip: export lines as GeoJSON, turn them into a zipped Shapefile in a
+    projected CRS, upload it as a layer import, and get the same lines back."""
+    import zipfile
+
+    import geopandas as gpd
+
+    from twin.jobs import execute_job
+    from twin.services.osm_import import import_osm
+
+    settings.MEDIA_ROOT = tmp_path
+    settings.IMPORT_ROOTS = [tmp_path]
+    import_osm(DEMO, region_name="li")
+    r = crew_client.get("/api/v1/exports/line.geojson?region=li")
+    assert r.status_code == 200 and r["Content-Type"] == "application/geo+json"
+    assert 'filename="lines.geojson"' in r["Content-Disposition"]
+    exported = tmp_path / "lines.geojson"
+    exported.write_bytes(r.content)
+    frame = gpd.read_file(exported)
+    assert len(frame) == 15
+    frame = frame[["source_id", "name", "kind", "voltages_kv", "geometry"]].to_crs(2056)
+    frame = frame.rename(columns={"voltages_kv": "VOLT_KV"})  # Shapefiles cut names at 10
+    frame["source_id"] = "shp:" + frame["source_id"]
+    frame.to_file(tmp_path / "lines.shp")
+    with zipfile.ZipFile(tmp_path / "lines.zip", "w") as archive:
+        for part in tmp_path.glob("lines.*"):
+            if part.suffix in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+                archive.write(part, part.name)
+    r = operator_client.post("/api/v1/imports/", {
+        "file": upload("lines.zip", (tmp_path / "lines.zip").read_bytes()), "source": "layer",
+        "region": "shp",
+        "options": '{"kind": "line", "mapping": {"voltages_kv": "VOLT_KV"}}'}, format="multipart")
+    assert r.status_code == 202, r.content
+    assert execute_job(r.json()["id"], 1) == "succeeded", Job.objects.get().error
+    report = Job.objects.get().result
+    assert report["counts"]["line"]["created"] == 15 and report["crs"] == "EPSG:2056"
+    original = Line.objects.get(source_id="osm:way/365562192")
+    copy = Line.objects.get(source_id="shp:osm:way/365562192")
+    assert copy.voltages_kv == [220.0] and copy.geometry.equals_exact(original.geometry, 1e-6)
+    assert crew_client.get("/api/v1/exports/line.shp").status_code == 400
+    assert crew_client.get("/api/v1/exports/pylon.gpkg").status_code == 400
+    assert APIClient().get("/api/v1/exports/line.gpkg").status_code == 401

@@ -16,5 +16,6 @@ router.register("jobs", views.JobViewSet, basename="job")
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("imports/", views.ImportUploadView.as_view(), name="api-imports"),
+    path("exports/<str:kind>.<str:fmt>", views.ExportView.as_view(), name="api-export"),
     path("", include(router.urls)),
 ]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework import serializers as drf_serializers
@@ -15,6 +19,7 @@ from twin import filtersets
 from twin.api import serializers
 from twin.jobs import JobParameterError, cancel_job, submit_job
 from twin.models import EVSE, Charger, Job, Line, Market, PricingNode, Substation, Support
+from twin.services.layers import ExportFailed, export_layer
 from twin.services.uploads import UploadTooLarge, import_sources, submit_import
 
 ASSET_SEARCH = ["name", "ref", "operator", "source_id"]
@@ -148,3 +153,33 @@ class ImportUploadView(APIView):
         except JobParameterError as exc:
             return Response({"message": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(serializers.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+EXPORT_TYPES = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json",
+                "fgb": "application/vnd.flatgeobuf", "csv": "text/csv"}
+
+
+class ExportView(APIView):
+    """Download the twin's current assets of one kind as a GIS file (EPSG:4326).
+
+    ``GET /api/v1/exports/{kind}.{format}`` with kind ``substation|line|support|charger`` and
+    format ``gpkg|geojson|fgb|csv``; ``?region=NAME`` narrows to one region.
+    """
+
+    queryset = Substation.objects.none()  # reads: any signed-in user
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, kind: str, fmt: str):
+        if fmt not in EXPORT_TYPES:
+            return Response({"message": f"format: choose from {', '.join(EXPORT_TYPES)}"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        name = f"{kind}s.{fmt}"
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                export_layer(kind, Path(folder) / name,
+                             region_name=request.query_params.get("region") or None)
+            except ExportFailed as exc:
+                return Response({"message": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            body = (Path(folder) / name).read_bytes()
+        return HttpResponse(body, content_type=EXPORT_TYPES[fmt],
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})

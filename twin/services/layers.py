@@ -57,6 +57,7 @@ import datetime as dt
 import json
 import math
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,33 @@ def _driver_for(path: Path, formats: dict[str, str], action: str) -> str:
             f"{path.name}: unknown format {path.suffix or '(no suffix)'!r}; can {action} "
             f"{', '.join(sorted(set(formats)))}; nothing was imported")
     return driver
+
+
+MAX_UNZIPPED_BYTES = 4 * 1024**3
+
+
+def unzip_layer(path: Path) -> Path:
+    """The GIS file inside a ``.zip`` (a Shapefile with its ``.dbf``/``.prj`` …), extracted next
+    to the archive; other paths are returned as they are."""
+    if path.suffix.lower() != ".zip":
+        return path
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()
+                       and not m.filename.startswith(("__MACOSX/", "/")) and ".." not in m.filename]
+            data = [m for m in members if Path(m.filename).suffix.lower() in READ_FORMATS]
+            if len(data) != 1:
+                raise ImportFailed(f"{path.name}: a .zip must hold exactly one GIS file "
+                                   f"({', '.join(sorted(READ_FORMATS))}); found "
+                                   f"{len(data)}; nothing was imported")
+            if sum(m.file_size for m in members) > MAX_UNZIPPED_BYTES:
+                raise ImportFailed(f"{path.name}: unpacks to more than 4 GB; nothing was imported")
+            folder = path.with_suffix("")
+            archive.extractall(folder, members)
+    except zipfile.BadZipFile as exc:
+        raise ImportFailed(f"{path.name}: not a readable zip archive ({exc}); nothing was "
+                           "imported") from exc
+    return folder / data[0].filename
 
 
 def _pick_layer(path: Path, kind: str) -> str | None:
@@ -712,6 +740,7 @@ def import_layer(path: str | Path, *, kind: str, mapping: dict[str, str | None] 
     report = ImportReport(source=str(path))
     report.counts[kind]  # an empty layer still reports its kind (a defaultdict)
     progress(0.05, f"reading {path.name}")
+    path = unzip_layer(path)
     layer = read_layer(path, spec, dict(mapping or {}))
     report.extra.update(kind=kind, format=layer.driver, layer=layer.layer, crs=layer.crs,
                         reprojected=layer.reprojected, columns=layer.columns,
