@@ -47,6 +47,26 @@ class Region(models.Model):
         return self.name
 
 
+class Road(models.Model):
+    """A road or path of a region's OSM extract: the offline basemap (and the drones' roads).
+
+    Not an asset: roads are replaced by each import of their region, without a change log.
+    """
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="roads")
+    osm_id = models.BigIntegerField(help_text="The OSM way id.")
+    kind = models.CharField(max_length=30, db_index=True, help_text="OSM highway class")
+    name = models.CharField(max_length=200, blank=True)
+    geometry = models.LineStringField(srid=4326)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [UniqueConstraint(fields=["region", "osm_id"], name="road_osm_id_unique")]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.kind} {self.osm_id}"
+
+
 class Asset(models.Model):
     """Fields shared by every physical asset of the twin."""
 

@@ -26,7 +26,8 @@ def counts(summary: dict, outcome: str) -> dict[str, int]:
 @pytest.mark.embedded
 def test_liechtenstein_extract():
     summary = import_osm(DEMO, region_name="liechtenstein")
-    assert counts(summary, "created") == {"substation": 5, "line": 15, "support": 186, "charger": 9}
+    assert counts(summary, "created") == {"substation": 5, "line": 15, "support": 186, "charger": 9,
+                                          "road": 8248}
     assert summary["skipped"] == [] and summary["warnings"] == []
     assert Line.objects.filter(kind="line").count() == 11
     assert Line.objects.filter(kind="minor_line").count() == 4
@@ -48,6 +49,10 @@ def test_liechtenstein_extract():
     assert region.imported_at and region.boundary.extent == pytest.approx(
         (9.471078, 47.04774, 9.636217, 47.27128), abs=1e-6)
     assert Line.objects.filter(region=region).count() == 15
+    assert region.roads.count() == 8248  # the offline basemap (README: 8,271 highway ways,
+    # less proposed/construction/platform ways that are no roads to draw)
+    assert region.roads.filter(kind="motorway").count() == 0  # Liechtenstein has none
+    assert region.roads.filter(kind="primary").exists()
 
 
 def test_reimport_changes_nothing():
@@ -56,7 +61,7 @@ def test_reimport_changes_nothing():
     connectors_before = list(Connector.objects.values_list("pk", flat=True))
     summary = import_osm(DEMO, region_name="liechtenstein")
     assert counts(summary, "unchanged") == {"substation": 5, "line": 15, "support": 186,
-                                            "charger": 9}
+                                            "charger": 9, "road": 8248}
     for outcome in ("created", "updated", "vanished", "skipped"):
         assert set(counts(summary, outcome).values()) == {0}, outcome
     assert summary["supports_relinked"] == 0
@@ -87,10 +92,12 @@ def test_newer_extract_updates_exactly_what_changed(tmp_path):
     tower.save()
     newer = _modified_copy(tmp_path, voltage="380000", untag_tower=tower_node)
     summary = import_osm(newer, region_name="liechtenstein")
-    assert counts(summary, "updated") == {"substation": 0, "line": 1, "support": 0, "charger": 0}
-    assert counts(summary, "vanished") == {"substation": 0, "line": 0, "support": 1, "charger": 0}
+    assert counts(summary, "updated") == {"substation": 0, "line": 1, "support": 0, "charger": 0,
+                                          "road": 0}
+    assert counts(summary, "vanished") == {"substation": 0, "line": 0, "support": 1, "charger": 0,
+                                           "road": 0}
     assert counts(summary, "unchanged") == {"substation": 5, "line": 14, "support": 185,
-                                            "charger": 9}
+                                            "charger": 9, "road": 8248}
     ehv.refresh_from_db()
     assert ehv.voltages_kv == [380.0] and ehv.voltage_kv == 380.0
     assert ehv.history.first().history_type == "~"

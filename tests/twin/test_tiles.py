@@ -445,3 +445,24 @@ def test_overlapping_zoom_rules_are_refused():
 def test_tiles_stay_out_of_the_openapi_schema(crew_client):
     response = crew_client.get("/api/schema/")
     assert response.status_code == 200 and b"/tiles/" not in response.content
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return int((lon + 180) / 360 * n), int(y)
+
+
+def test_roads_basemap_is_public_and_zoomed(demo):
+    """The offline basemap: the region's own OSM roads, readable before login, thinned by zoom."""
+    anonymous = APIClient()
+    x11, y11 = _tile_of(9.5215, 47.1410, 11)
+    x14, y14 = _tile_of(9.5215, 47.1410, 14)
+    low = anonymous.get(url("roads", 11, x11, y11))
+    high = anonymous.get(url("roads", 14, x14, y14))
+    assert low.status_code == high.status_code == 200  # the basemap is public
+    low_kinds = {f["properties"]["kind"] for f in decode(low.content, "roads").values()}
+    high_kinds = {f["properties"]["kind"] for f in decode(high.content, "roads").values()}
+    assert "primary" in low_kinds and not low_kinds & {"footway", "path", "track", "service"}
+    assert {"residential", "service"} <= high_kinds
+    assert anonymous.get(url("lines", 14, x14, y14)).status_code == 401  # the grid needs a login

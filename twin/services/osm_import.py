@@ -22,7 +22,7 @@ from django.db.models import Q
 from shapely import STRtree
 
 from twin.jobs import job_kind
-from twin.models import Charger, Line, Region, Substation, Support
+from twin.models import Charger, Line, Region, Road, Substation, Support
 from twin.services.geometry import utm_srid
 from twin.services.ingest import (
     ImportFailed,
@@ -57,6 +57,13 @@ SOCKETS = {
     "cee_red_16a": ("OTHER", "AC_3_PHASE", 11.0),
     "cee_red_32a": ("OTHER", "AC_3_PHASE", 22.0),
 }
+# OSM highway classes drawn on the offline basemap.
+ROAD_KINDS = {
+    "motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link", "secondary",
+    "secondary_link", "tertiary", "tertiary_link", "unclassified", "residential", "living_street",
+    "service", "pedestrian", "track", "road", "busway", "footway", "cycleway", "path", "bridleway",
+    "steps",
+}
 ACCESS = {"yes": "public", "public": "public", "permissive": "public", "customers": "customers",
           "destination": "customers", "private": "private", "no": "private"}
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)")
@@ -71,6 +78,7 @@ class OsmPower:
     supports: list[dict] = field(default_factory=list)
     chargers: list[dict] = field(default_factory=list)
     line_nodes: dict[str, list[int]] = field(default_factory=dict)
+    roads: dict[int, tuple[str, str, GEOSGeometry]] = field(default_factory=dict)
     # closed substation ways, kept until their area is assembled (libosmium refuses invalid ones)
     substation_rings: dict[str, dict] = field(default_factory=dict)
     bbox: tuple[float, float, float, float] | None = None
@@ -128,7 +136,7 @@ def read_osm_power(path: Path, report: ImportReport,
             out.bbox = (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon,
                         box.top_right.lat)
         processor = (osmium.FileProcessor(str(path)).with_locations().with_areas()
-                     .with_filter(osmium.filter.KeyFilter("power", "amenity")))
+                     .with_filter(osmium.filter.KeyFilter("power", "amenity", "highway")))
         for n, obj in enumerate(processor):
             if progress and n % 5000 == 0:
                 progress(0.05, f"reading {path.name}: {n} power objects")
@@ -143,7 +151,14 @@ def read_osm_power(path: Path, report: ImportReport,
 
 
 def _collect(obj, tags: dict, out: OsmPower, wkb, report: ImportReport) -> None:
-    power, amenity = tags.get("power"), tags.get("amenity")
+    power, amenity, highway = tags.get("power"), tags.get("amenity"), tags.get("highway")
+    if highway in ROAD_KINDS and obj.is_way() and len(obj.nodes) >= 2:
+        try:
+            out.roads[obj.id] = (highway, tags.get("name", "")[:200],
+                                 _geos(wkb.create_linestring(obj)))
+        except (osmium.InvalidLocationError, RuntimeError):  # cut by the extract's edge
+            report.extra["roads_incomplete"] = report.extra.get("roads_incomplete", 0) + 1
+        return
     try:
         if obj.is_node():
             source_id = f"osm:node/{obj.id}"
@@ -284,12 +299,37 @@ def import_osm(path: str | Path, *, region_name: str | None = None, strict: bool
             Charger, osm.chargers, kind="charger", report=report, region=region),
             kind="charger", report=report, scope=scope)
         report.extra["chargers_with_new_evses"] = sync_evses(osm.chargers, chargers)
+        _sync_roads(region, osm.roads, report)
         finish_region(region, source_file=path.name, report=report, bbox=osm.bbox or extent(
             [r["location"] for r in osm.supports + osm.substations + osm.chargers]
             + [r["geometry"] for r in osm.lines]))
     report.extra["region"] = region_name
     progress(1.0, "done")
     return report.as_dict()
+
+
+def _sync_roads(region: Region, roads: dict[int, tuple[str, str, GEOSGeometry]],
+                report: ImportReport) -> None:
+    """Make the region's basemap roads those of the file: create, update, remove by OSM id."""
+    counts = report.counts["road"]
+    existing = {r.osm_id: r for r in Road.objects.filter(region=region)}
+    to_create, to_update = [], []
+    for osm_id, (kind, name, geometry) in roads.items():
+        road = existing.pop(osm_id, None)
+        if road is None:
+            to_create.append(Road(region=region, osm_id=osm_id, kind=kind, name=name,
+                                  geometry=geometry))
+        elif (road.kind, road.name) != (kind, name) or not road.geometry.equals_exact(geometry, 1e-9):
+            road.kind, road.name, road.geometry = kind, name, geometry
+            to_update.append(road)
+        else:
+            counts["unchanged"] += 1
+    Road.objects.bulk_create(to_create, batch_size=2000)
+    Road.objects.bulk_update(to_update, ["kind", "name", "geometry"], batch_size=2000)
+    Road.objects.filter(pk__in=[r.pk for r in existing.values()]).delete()
+    counts["created"] += len(to_create)
+    counts["updated"] += len(to_update)
+    counts["vanished"] += len(existing)  # roads are basemap data: removed, not kept
 
 
 def _link_supports(osm: OsmPower, lines: dict, supports: dict, report: ImportReport) -> None:

@@ -109,12 +109,12 @@ from django.contrib.gis.geos import Polygon
 from django.core.cache import caches
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection
-from django.db.models import Model, Q
+from django.db.models import Max, Model, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import Query
 from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
 
-from twin.models import Charger, Line, Substation, Support
+from twin.models import Charger, Line, Region, Road, Substation, Support
 
 EXTENT = 4096
 BUFFER = 64
@@ -581,6 +581,32 @@ register_layer(ModelLayer(
                 number("condition_score")),
     rules=(ZoomRule(10, MAX_ZOOM),),
     description="EV charging locations, from z10.",
+))
+
+MAJOR_ROADS = ["motorway", "motorway_link", "trunk", "trunk_link"]
+MAIN_ROADS = [*MAJOR_ROADS, "primary", "primary_link", "secondary", "secondary_link"]
+LOCAL_ROADS = [*MAIN_ROADS, "tertiary", "tertiary_link", "unclassified", "residential",
+               "living_street", "road", "busway"]
+
+
+def _roads_version() -> str:
+    """Roads change only when their region is imported again."""
+    latest = Region.objects.aggregate(at=Max("imported_at"), roads=Max("roads__id"))
+    return f"{latest['at']}:{latest['roads']}"
+
+
+register_layer(ModelLayer(
+    name="roads", model=Road, geometry=("geometry",), where=Q(),
+    attributes=(text("kind"), text("name")),
+    rules=(
+        ZoomRule(5, 8, Q(kind__in=MAJOR_ROADS), simplify=8),
+        ZoomRule(9, 10, Q(kind__in=MAIN_ROADS), simplify=4),
+        ZoomRule(11, 12, Q(kind__in=LOCAL_ROADS), simplify=2),
+        ZoomRule(13, MAX_ZOOM),
+    ),
+    public=True,  # the offline basemap: OSM data, readable before login
+    version=_roads_version,
+    description="The regions' OSM roads and paths: the basemap when there is no internet.",
 ))
 
 
