@@ -139,3 +139,18 @@ def test_export_and_reimport_a_zipped_shapefile_over_the_api(operator_client, cr
     assert crew_client.get("/api/v1/exports/line.shp").status_code == 400
     assert crew_client.get("/api/v1/exports/pylon.gpkg").status_code == 400
     assert APIClient().get("/api/v1/exports/line.gpkg").status_code == 401
+
+
+@pytest.mark.django_db
+def test_regions_endpoint_lists_imported_regions(crew_client):
+    from twin.services.osm_import import import_osm
+
+    import_osm(DEMO, region_name="liechtenstein")
+    body = crew_client.get("/api/v1/regions/").json()
+    assert body["type"] == "FeatureCollection" and body["count"] == 1
+    region = body["features"][0]
+    assert region["properties"]["name"] == "liechtenstein"
+    assert region["properties"]["source_file"] == DEMO.name
+    xs = [x for ring in region["geometry"]["coordinates"][0] for x, _ in ring]
+    assert min(xs) == pytest.approx(9.471078) and max(xs) == pytest.approx(9.636217)
+    assert crew_client.post("/api/v1/regions/", {}).status_code == 403  # read-only for crews

@@ -167,6 +167,16 @@ class ChargerSerializer(AssetSerializer):
                 Connector.objects.create(evse=evse, **connector)
 
 
+class RegionSerializer(GeoFeatureModelSerializer):
+    """An imported region: its boundary (the imported data's extent) and the last import."""
+
+    class Meta:
+        model = Region
+        geo_field = "boundary"
+        fields = ["id", "name", "boundary", "source_file", "imported_at"]
+        read_only_fields = fields
+
+
 class MarketSerializer(serializers.ModelSerializer):
     class Meta:
         model = Market

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from twin import filtersets
 from twin.api import serializers
 from twin.jobs import JobParameterError, cancel_job, submit_job
-from twin.models import EVSE, Charger, Job, Line, Market, PricingNode, Substation, Support
+from twin.models import EVSE, Charger, Job, Line, Market, PricingNode, Region, Substation, Support
 from twin.services.layers import ExportFailed, export_layer
 from twin.services.uploads import UploadTooLarge, import_sources, submit_import
 
@@ -57,6 +57,15 @@ class ChargerViewSet(viewsets.ModelViewSet):
     filterset_class = filtersets.ChargerFilterSet
     search_fields = [*ASSET_SEARCH, "network", "address", "city"]
     ordering_fields = ["name", "status", "id"]
+
+
+class RegionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Imported regions (created by imports, see ``/api/v1/imports/``)."""
+
+    queryset = Region.objects.all()
+    serializer_class = serializers.RegionSerializer
+    search_fields = ["name"]
+    filterset_fields = ["name"]
 
 
 class MarketViewSet(viewsets.ModelViewSet):
