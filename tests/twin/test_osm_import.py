@@ -40,6 +40,10 @@ def test_liechtenstein_extract():
     assert 39_000 < ehv.length_m < 40_000  # 48.5 km of power=line in all, 39.3 km this one
     assert ehv.supports.filter(kind="tower").count() == 115
     assert not Support.objects.filter(lines=None).exists()  # every tower/pole carries a line
+    tower = ehv.supports.filter(kind="tower").first()
+    created, linked = tower.history.order_by("history_id")
+    assert (created.history_type, linked.history_type) == ("+", "~")  # links are in its history
+    assert [link.line_id for link in linked.lines.all()] == [ehv.pk] and not created.lines.exists()
     schaan = Substation.objects.get(name="Umspannwerk Schaan")
     assert schaan.voltages_kv == [110.0, 16.0] and schaan.footprint is not None
     assert schaan.footprint.valid and schaan.footprint.contains(schaan.location)

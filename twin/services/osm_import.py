@@ -17,6 +17,7 @@ from pathlib import Path
 
 import osmium
 import shapely
+from django.contrib.gis.db.models.functions import AsWKB
 from django.contrib.gis.geos import GEOSGeometry, Polygon
 from django.db.models import Q
 from shapely import STRtree
@@ -78,7 +79,7 @@ class OsmPower:
     supports: list[dict] = field(default_factory=list)
     chargers: list[dict] = field(default_factory=list)
     line_nodes: dict[str, list[int]] = field(default_factory=dict)
-    roads: dict[int, tuple[str, str, GEOSGeometry]] = field(default_factory=dict)
+    roads: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # kind, name, WKB (hex)
     # closed substation ways, kept until their area is assembled (libosmium refuses invalid ones)
     substation_rings: dict[str, dict] = field(default_factory=dict)
     bbox: tuple[float, float, float, float] | None = None
@@ -154,8 +155,7 @@ def _collect(obj, tags: dict, out: OsmPower, wkb, report: ImportReport) -> None:
     power, amenity, highway = tags.get("power"), tags.get("amenity"), tags.get("highway")
     if highway in ROAD_KINDS and obj.is_way() and len(obj.nodes) >= 2:
         try:
-            out.roads[obj.id] = (highway, tags.get("name", "")[:200],
-                                 _geos(wkb.create_linestring(obj)))
+            out.roads[obj.id] = (highway, tags.get("name", "")[:200], wkb.create_linestring(obj))
         except (osmium.InvalidLocationError, RuntimeError):  # cut by the extract's edge
             report.extra["roads_incomplete"] = report.extra.get("roads_incomplete", 0) + 1
         return
@@ -308,25 +308,31 @@ def import_osm(path: str | Path, *, region_name: str | None = None, strict: bool
     return report.as_dict()
 
 
-def _sync_roads(region: Region, roads: dict[int, tuple[str, str, GEOSGeometry]],
+def _sync_roads(region: Region, roads: dict[int, tuple[str, str, str]],
                 report: ImportReport) -> None:
-    """Make the region's basemap roads those of the file: create, update, remove by OSM id."""
+    """Make the region's basemap roads those of the file: create, update, remove by OSM id.
+
+    Geometries are compared as WKB, so an unchanged road costs no geometry object at all.
+    """
     counts = report.counts["road"]
-    existing = {r.osm_id: r for r in Road.objects.filter(region=region)}
+    existing = {osm_id: (pk, kind, name, bytes(geometry)) for pk, osm_id, kind, name, geometry in
+                Road.objects.filter(region=region).annotate(wkb=AsWKB("geometry"))
+                .values_list("pk", "osm_id", "kind", "name", "wkb")}
     to_create, to_update = [], []
-    for osm_id, (kind, name, geometry) in roads.items():
-        road = existing.pop(osm_id, None)
-        if road is None:
-            to_create.append(Road(region=region, osm_id=osm_id, kind=kind, name=name,
-                                  geometry=geometry))
-        elif (road.kind, road.name) != (kind, name) or not road.geometry.equals_exact(geometry, 1e-9):
-            road.kind, road.name, road.geometry = kind, name, geometry
-            to_update.append(road)
-        else:
+    for osm_id, (kind, name, wkb_hex) in roads.items():
+        old = existing.pop(osm_id, None)
+        if old is not None and old[1:] == (kind, name, bytes.fromhex(wkb_hex)):
             counts["unchanged"] += 1
+            continue
+        road = Road(region=region, osm_id=osm_id, kind=kind, name=name, geometry=_geos(wkb_hex))
+        if old is None:
+            to_create.append(road)
+        else:
+            road.pk = old[0]
+            to_update.append(road)
     Road.objects.bulk_create(to_create, batch_size=2000)
     Road.objects.bulk_update(to_update, ["kind", "name", "geometry"], batch_size=2000)
-    Road.objects.filter(pk__in=[r.pk for r in existing.values()]).delete()
+    Road.objects.filter(pk__in=[old[0] for old in existing.values()]).delete()
     counts["created"] += len(to_create)
     counts["updated"] += len(to_update)
     counts["vanished"] += len(existing)  # roads are basemap data: removed, not kept
