@@ -12,6 +12,7 @@ run: install
 lint: install
 	.venv/bin/ruff check .
 
+test: export WITH_BROWSER = 1
 test: install lint
 	@scripts/run-tests.sh
 

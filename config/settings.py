@@ -40,6 +40,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "JOB_HEARTBEAT_TIMEOUT_S": "a running job silent this long is taken as lost (default 300)",
     "JOB_MAX_ATTEMPTS": "how often a lost job is started again before it fails (default 2)",
     "IMPORT_MAX_UPLOAD_MB": "largest file accepted for import uploads (default 2048)",
+    "MAP_BASEMAP_STYLE_URL": "a MapLibre style URL for the field map's basemap where there is "
+    "internet (default: none: the offline basemap drawn from the regions' OSM roads)",
     "LOG_LEVEL": "root log level (default INFO)",
 }
 
@@ -87,7 +89,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
-    "django.contrib.staticfiles",
+    "config.apps.GridTwinStaticFilesConfig",
     "django.contrib.gis",
     "rest_framework",
     "rest_framework.authtoken",
@@ -98,6 +100,7 @@ INSTALLED_APPS = [
     "simple_history",
     "django_celery_results",
     "twin",
+    "frontend",
 ]
 
 MIDDLEWARE = [
@@ -167,7 +170,10 @@ STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Front-end packages come from the npm registry at build time (package.json) and are served by
 # the app itself: no CDN, so the product runs offline and in sovereign deployments.
-STATICFILES_DIRS = [("vendor/ol", BASE_DIR / "node_modules" / "ol")]
+STATICFILES_DIRS = [
+    ("vendor/ol", BASE_DIR / "node_modules" / "ol"),
+    ("vendor/maplibre-gl", BASE_DIR / "node_modules" / "maplibre-gl" / "dist"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -251,6 +257,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+MAP_BASEMAP_STYLE_URL = env("MAP_BASEMAP_STYLE_URL")
 
 JOB_HEARTBEAT_TIMEOUT_S = int(env("JOB_HEARTBEAT_TIMEOUT_S", "300"))
 JOB_MAX_ATTEMPTS = int(env("JOB_MAX_ATTEMPTS", "2"))

@@ -122,6 +122,18 @@ def test_killed_worker_does_not_leave_a_job_running(start_worker, operator_clien
     third.stop()
 
 
+def test_job_list_pages(operator_client, crew_client, operator):
+    for kind in ("system.probe", "twin.check", "system.probe"):
+        Job.objects.create(kind=kind, created_by=operator)
+    body = operator_client.get("/api/v1/jobs/?page_size=2&ordering=id").json()
+    assert body["count"] == 3 and len(body["results"]) == 2 and body["next"]
+    assert [j["kind"] for j in body["results"]] == ["system.probe", "twin.check"]
+    running = operator_client.get("/api/v1/jobs/?status=queued&kind=twin.check").json()
+    assert running["count"] == 1
+    assert crew_client.get("/api/v1/jobs/").json()["count"] == 0  # crews see their own jobs
+    assert operator_client.get("/api/v1/markets/").json()["count"] == 0
+
+
 def test_job_bad_input(operator_client, crew_client):
     r = operator_client.post("/api/v1/jobs/", {"kind": "no.such.kind"}, format="json")
     assert r.status_code == 400 and "kind" in r.json()["errors"]

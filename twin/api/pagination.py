@@ -1,6 +1,15 @@
 from django.core.paginator import Page, Paginator
 from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
 from rest_framework_gis.pagination import GeoJsonPagination
+
+
+class ListPagination(PageNumberPagination):
+    """Pages of plain (non-geographic) resources: jobs, markets."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
 
 
 class FeaturePagination(GeoJsonPagination):

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from twin import filtersets
 from twin.api import serializers
+from twin.api.pagination import ListPagination
 from twin.jobs import JobParameterError, cancel_job, submit_job
 from twin.models import EVSE, Charger, Job, Line, Market, PricingNode, Region, Substation, Support
 from twin.services.layers import ExportFailed, export_layer
@@ -70,6 +71,7 @@ class RegionViewSet(viewsets.ReadOnlyModelViewSet):
 
 class MarketViewSet(viewsets.ModelViewSet):
     queryset = Market.objects.all()
+    pagination_class = ListPagination
     serializer_class = serializers.MarketSerializer
     search_fields = ["name", "operator"]
     filterset_fields = ["name", "currency"]
@@ -90,6 +92,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """
 
     serializer_class = serializers.JobSerializer
+    pagination_class = ListPagination
     filterset_fields = ["kind", "status"]
     ordering_fields = ["created_at", "id"]
 

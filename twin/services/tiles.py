@@ -592,7 +592,7 @@ LOCAL_ROADS = [*MAIN_ROADS, "tertiary", "tertiary_link", "unclassified", "reside
 def _roads_version() -> str:
     """Roads change only when their region is imported again."""
     latest = Region.objects.aggregate(at=Max("imported_at"), roads=Max("roads__id"))
-    return f"{latest['at']}:{latest['roads']}"
+    return f"{latest['at'].timestamp() if latest['at'] else 0}:{latest['roads']}"
 
 
 register_layer(ModelLayer(
