@@ -49,14 +49,15 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 DEFAULT_PBF = REPO_DIR / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"
-BENCH_DB = "gridtwin_bench"
+sys.path.insert(0, str(BENCH_DIR))
+from charger_near import BENCH_DB, bench_database_url, ensure_database  # noqa: E402
+
 SOURCE = "bench-tiles"
 TEMPLATE_REGION = "liechtenstein"
 CELL = (0.08, 0.10)  # degrees lon, lat
@@ -70,32 +71,6 @@ STATUSES = ["available", "charging", "blocked", "out_of_order", "planned", "unkn
 
 def log(message: str) -> None:
     print(f"[tiles] {message}", file=sys.stderr, flush=True)
-
-
-# --- database ---------------------------------------------------------------------------------
-def bench_database_url(url: str) -> tuple[str, str, str]:
-    """(bench DATABASE_URL, psycopg conninfo of the bench db, psycopg conninfo of ``postgres``)."""
-    parts = urlsplit(url)
-    if parts.scheme != "postgis":
-        sys.exit("tiles: DATABASE_URL must be a PostGIS URL, e.g. "
-                 "DATABASE_URL=postgis://user:pass@host:5432/gridtwin "
-                 f"({'got a ' + parts.scheme + ':// URL' if parts.scheme else 'not set'}); "
-                 "the benchmark compares against ST_AsMVT and needs PostgreSQL/PostGIS.")
-    bench = parts._replace(path=f"/{BENCH_DB}")
-    return (urlunsplit(bench), urlunsplit(bench._replace(scheme="postgresql")),
-            urlunsplit(parts._replace(scheme="postgresql", path="/postgres")))
-
-
-def ensure_database(bench_conninfo: str, admin_conninfo: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            log(f"creating database {BENCH_DB}")
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    with psycopg.connect(bench_conninfo, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
 
 # --- data -------------------------------------------------------------------------------------
