@@ -270,3 +270,19 @@ def test_near_pages_carry_the_total(twin_data, crew_client):
     assert second["count"] == first["count"] and "page=2" in first["next"]
     assert crew_client.get(url + "&page=99").status_code == 404
     assert crew_client.get(url + "&page=zero").status_code == 404
+
+
+@pytest.mark.parametrize("resource", ["substations", "lines", "supports", "chargers"])
+def test_list_queries_do_not_grow_with_the_page(twin_data, crew_client, resource,
+                                                django_assert_max_num_queries):
+    """No query per feature (region names, EVSEs, carried lines are joined or prefetched)."""
+    from twin.models import Region
+
+    region = Region.objects.create(name="li")
+    for model in (Substation, Line, Support, Charger):
+        model.objects.update(region=region)
+    with django_assert_max_num_queries(8):
+        body = crew_client.get(f"/api/v1/{resource}/?page_size=1000").json()
+    assert {f["properties"]["region"] for f in body["features"]} == {"li"}
+    with django_assert_max_num_queries(8):
+        crew_client.get(f"/api/v1/{resource}/?near=9.5215,47.1410&radius_m=20000")

@@ -27,7 +27,7 @@ ASSET_SEARCH = ["name", "ref", "operator", "source_id"]
 
 
 class SubstationViewSet(viewsets.ModelViewSet):
-    queryset = Substation.objects.all()
+    queryset = Substation.objects.select_related("region")
     serializer_class = serializers.SubstationSerializer
     filterset_class = filtersets.SubstationFilterSet
     search_fields = ASSET_SEARCH
@@ -35,7 +35,7 @@ class SubstationViewSet(viewsets.ModelViewSet):
 
 
 class LineViewSet(viewsets.ModelViewSet):
-    queryset = Line.objects.all()
+    queryset = Line.objects.select_related("region")
     serializer_class = serializers.LineSerializer
     filterset_class = filtersets.LineFilterSet
     search_fields = ASSET_SEARCH
@@ -43,7 +43,7 @@ class LineViewSet(viewsets.ModelViewSet):
 
 
 class SupportViewSet(viewsets.ModelViewSet):
-    queryset = Support.objects.prefetch_related("lines")
+    queryset = Support.objects.select_related("region").prefetch_related("lines")
     serializer_class = serializers.SupportSerializer
     filterset_class = filtersets.SupportFilterSet
     search_fields = ASSET_SEARCH
@@ -51,7 +51,7 @@ class SupportViewSet(viewsets.ModelViewSet):
 
 
 class ChargerViewSet(viewsets.ModelViewSet):
-    queryset = Charger.objects.prefetch_related(
+    queryset = Charger.objects.select_related("region").prefetch_related(
         Prefetch("evses", queryset=EVSE.objects.prefetch_related("connectors"))
     )
     serializer_class = serializers.ChargerSerializer
