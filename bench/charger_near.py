@@ -102,6 +102,24 @@ def ensure_database(bench_conninfo: str, admin_conninfo: str) -> None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
 
+def use_bench_database() -> None:
+    """Point this process (and the children it starts) at the bench database, made if missing."""
+    url, bench_conninfo, admin_conninfo = bench_database_url(os.environ.get("DATABASE_URL", ""))
+    ensure_database(bench_conninfo, admin_conninfo)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DEBUG"] = "0"  # DEBUG=1 would log every query and distort the timings
+
+
+def setup_django() -> None:
+    """Start Django on the repository's settings (after :func:`use_bench_database`)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if str(REPO_DIR) not in sys.path:
+        sys.path.insert(0, str(REPO_DIR))
+    import django
+
+    django.setup()
+
+
 # --- roads and synthetic chargers -------------------------------------------------------------
 def read_roads(pbf: Path):
     """Road ways of the extract as shapely LineStrings (lon/lat), with a length in metres each."""
@@ -420,18 +438,10 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results/charger_near.json")
     args = parser.parse_args()
 
-    url, bench_conninfo, admin_conninfo = bench_database_url(os.environ.get("DATABASE_URL", ""))
     if not args.pbf.is_file():
         sys.exit(f"charger_near: OSM extract not found: {args.pbf} (use --pbf)")
-    ensure_database(bench_conninfo, admin_conninfo)
-
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "0"  # DEBUG=1 would log every query and distort the timings
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(REPO_DIR))
-    import django
-
-    django.setup()
+    use_bench_database()
+    setup_django()
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db.backends.signals import connection_created

@@ -57,7 +57,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
-from charger_near import BENCH_DB, bench_database_url, ensure_database  # noqa: E402
+from charger_near import BENCH_DB, setup_django, use_bench_database  # noqa: E402
 
 FILES = [  # (label, path)
     ("schaan-vaduz-clip", Path(__file__).resolve().parents[2]
@@ -81,15 +81,6 @@ CODE = ("twin/services/osm_import.py", "twin/services/ingest.py")  # fingerprint
 
 def log(message: str) -> None:
     print(f"[osm_import] {message}", file=sys.stderr, flush=True)
-
-
-def setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    if str(REPO_DIR) not in sys.path:
-        sys.path.insert(0, str(REPO_DIR))
-    import django
-
-    django.setup()
 
 
 def maxrss_kb() -> int:
@@ -459,7 +450,6 @@ def main() -> None:
             sys.exit(f"osm_import: --hook {hook}: no such file")
         HOOKS.append(hook.resolve())
 
-    url, bench_conninfo, admin_conninfo = bench_database_url(os.environ.get("DATABASE_URL", ""))
     files, notes = [], []
     for label, path in FILES:
         if path.is_file():
@@ -469,9 +459,7 @@ def main() -> None:
             log(f"note: {notes[-1]}")
     if not any(label == "liechtenstein" for label, _ in files):
         sys.exit(f"osm_import: the country extract is missing: {FILES[1][1]}")
-    ensure_database(bench_conninfo, admin_conninfo)
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "0"  # DEBUG=1 would log every query and distort the timings
+    use_bench_database()
     # No Django in this process: the measurements run in children, and Linux hands a parent's
     # RSS on to its children's ru_maxrss (see inherited_maxrss_kb), so the parent stays small.
     prepared = run_child("prepare", *(path for _, path in files))

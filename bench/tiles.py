@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -56,7 +55,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 DEFAULT_PBF = REPO_DIR / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"
 sys.path.insert(0, str(BENCH_DIR))
-from charger_near import BENCH_DB, bench_database_url, ensure_database  # noqa: E402
+from charger_near import BENCH_DB, setup_django, use_bench_database  # noqa: E402
 
 SOURCE = "bench-tiles"
 TEMPLATE_REGION = "liechtenstein"
@@ -428,20 +427,12 @@ def main() -> None:
     args = parser.parse_args()
     zooms = [int(z) for z in args.zooms.split(",")]
 
-    url, bench_conninfo, admin_conninfo = bench_database_url(os.environ.get("DATABASE_URL", ""))
-    ensure_database(bench_conninfo, admin_conninfo)
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "0"  # DEBUG=1 would log every query and distort the timings
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(REPO_DIR))
-    import django
-
-    django.setup()
+    use_bench_database()
+    setup_django()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test.utils import override_settings
-    from django.urls import include, path
     from rest_framework.test import APIClient
 
     from twin.services import tiles
@@ -455,13 +446,7 @@ def main() -> None:
     warmup = {z: t[:args.warmup] for z, t in tiles_by_zoom.items()}
     tiles_by_zoom = {z: t[args.warmup:] for z, t in tiles_by_zoom.items()}
 
-    # The endpoint as config/urls.py will serve it, whether or not it is wired there yet.
-    import config.urls
-
-    module = type(sys)("bench_tiles_urls")
-    module.urlpatterns = [*config.urls.urlpatterns, path("tiles/", include("twin.tiles"))]
-    sys.modules["bench_tiles_urls"] = module
-    overrides = override_settings(ROOT_URLCONF="bench_tiles_urls", TILES_CACHE_TIMEOUT=0)
+    overrides = override_settings(TILES_CACHE_TIMEOUT=0)  # measure tiles made, not cached
     overrides.enable()
     assert settings.TILES_CACHE_TIMEOUT == 0
 
