@@ -19,6 +19,7 @@ import osmium
 import shapely
 from django.contrib.gis.db.models.functions import AsWKB
 from django.contrib.gis.geos import GEOSGeometry, Polygon
+from django.db import connection
 from django.db.models import Q
 from shapely import STRtree
 
@@ -65,6 +66,7 @@ ROAD_KINDS = {
     "service", "pedestrian", "track", "road", "busway", "footway", "cycleway", "path", "bridleway",
     "steps",
 }
+KEPT_POWER = {*LINE_KINDS, *SUPPORT_KINDS, "substation"}
 ACCESS = {"yes": "public", "public": "public", "permissive": "public", "customers": "customers",
           "destination": "customers", "private": "private", "no": "private"}
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)")
@@ -141,7 +143,7 @@ def read_osm_power(path: Path, report: ImportReport,
         for n, obj in enumerate(processor):
             if progress and n % 5000 == 0:
                 progress(0.05, f"reading {path.name}: {n} power objects")
-            _collect(obj, dict(obj.tags), out, wkb, report)
+            _collect(obj, obj.tags, out, wkb, report)
         out.substations += out.substation_rings.values()  # areas libosmium could not assemble
     except ImportFailed:
         raise
@@ -151,14 +153,20 @@ def read_osm_power(path: Path, report: ImportReport,
     return out
 
 
-def _collect(obj, tags: dict, out: OsmPower, wkb, report: ImportReport) -> None:
-    power, amenity, highway = tags.get("power"), tags.get("amenity"), tags.get("highway")
+def _collect(obj, osm_tags, out: OsmPower, wkb, report: ImportReport) -> None:
+    """Keep ``obj`` in ``out`` if it is a power feature, a charger or a road (``osm_tags``: its
+    pyosmium tag list, turned into a dict only for the features kept with their tags)."""
+    power, amenity, highway = osm_tags.get("power"), osm_tags.get("amenity"), osm_tags.get("highway")
     if highway in ROAD_KINDS and obj.is_way() and len(obj.nodes) >= 2:
         try:
-            out.roads[obj.id] = (highway, tags.get("name", "")[:200], wkb.create_linestring(obj))
+            out.roads[obj.id] = (highway, osm_tags.get("name", "")[:200],
+                                 wkb.create_linestring(obj))
         except (osmium.InvalidLocationError, RuntimeError):  # cut by the extract's edge
             report.extra["roads_incomplete"] = report.extra.get("roads_incomplete", 0) + 1
         return
+    if power not in KEPT_POWER and amenity != "charging_station":
+        return
+    tags = dict(osm_tags)
     try:
         if obj.is_node():
             source_id = f"osm:node/{obj.id}"
@@ -323,19 +331,45 @@ def _sync_roads(region: Region, roads: dict[int, tuple[str, str, str]],
         old = existing.pop(osm_id, None)
         if old is not None and old[1:] == (kind, name, bytes.fromhex(wkb_hex)):
             counts["unchanged"] += 1
-            continue
-        road = Road(region=region, osm_id=osm_id, kind=kind, name=name, geometry=_geos(wkb_hex))
-        if old is None:
-            to_create.append(road)
+        elif old is None:
+            to_create.append((osm_id, kind, name, wkb_hex))
         else:
-            road.pk = old[0]
+            road = Road(pk=old[0], region=region, osm_id=osm_id, kind=kind, name=name,
+                        geometry=_geos(wkb_hex))
             to_update.append(road)
-    Road.objects.bulk_create(to_create, batch_size=2000)
+    _create_roads(region, to_create)
     Road.objects.bulk_update(to_update, ["kind", "name", "geometry"], batch_size=2000)
     Road.objects.filter(pk__in=[old[0] for old in existing.values()]).delete()
     counts["created"] += len(to_create)
     counts["updated"] += len(to_update)
     counts["vanished"] += len(existing)  # roads are basemap data: removed, not kept
+
+
+def _create_roads(region: Region, roads: list[tuple[int, str, str, str]]) -> None:
+    """Insert ``(osm_id, kind, name, WKB hex)`` roads: PostgreSQL COPY, else ``bulk_create``.
+
+    COPY takes the geometry as hex EWKB text, so a road never becomes a Python geometry object.
+    """
+    if connection.vendor != "postgresql":
+        Road.objects.bulk_create([Road(region=region, osm_id=osm_id, kind=kind, name=name,
+                                       geometry=_geos(wkb_hex))
+                                  for osm_id, kind, name, wkb_hex in roads], batch_size=2000)
+        return
+    columns = ", ".join(f'"{Road._meta.get_field(f).column}"'
+                        for f in ("region", "osm_id", "kind", "name", "geometry"))
+    with connection.cursor() as cursor, cursor.cursor.copy(
+            f'COPY "{Road._meta.db_table}" ({columns}) FROM STDIN') as copy:
+        for osm_id, kind, name, wkb_hex in roads:
+            copy.write_row((region.pk, osm_id, kind, name, ewkb_hex(wkb_hex, 4326)))
+
+
+def ewkb_hex(wkb_hex: str, srid: int) -> str:
+    """PostGIS extended WKB (hex) of a plain WKB (hex) geometry: the SRID flag and value added."""
+    little = wkb_hex[:2] == "01"
+    geom_type = int.from_bytes(bytes.fromhex(wkb_hex[2:10]), "little" if little else "big")
+    head = (geom_type | 0x20000000).to_bytes(4, "little" if little else "big") + \
+        srid.to_bytes(4, "little" if little else "big")
+    return wkb_hex[:2] + head.hex() + wkb_hex[10:]
 
 
 def _link_supports(osm: OsmPower, lines: dict, supports: dict, report: ImportReport) -> None:
