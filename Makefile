@@ -16,7 +16,7 @@ test: export WITH_BROWSER = 1
 test: install lint
 	@scripts/run-tests.sh
 
-BENCHES := charger_near osm_import tiles
+BENCHES := charger_near osm_import tiles opf routing prices
 
 bench: install
 	@eval "$$(scripts/test-services.sh start)" && \

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "simple_history",
     "django_celery_results",
     "twin",
+    "routing",
     "frontend",
 ]
 

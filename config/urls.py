@@ -15,6 +15,7 @@ def healthz(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("routing.api.urls")),
     path("api/v1/", include("twin.api.urls")),
     path("tiles/", include("twin.tiles")),
     path("map/", include("frontend.urls")),

@@ -10,11 +10,16 @@ class TwinConfig(AppConfig):
         # Register the twin's job kinds (other apps register theirs in their own ready()).
         from twin.services import (  # noqa: F401
             afdc,
+            carbon,
             diagnostics,
+            forward,
             grid_models,
             gridkit,
             layers,
+            opf,
             osm_import,
+            overlays,
+            prices,
             quality,
         )
         from twin.services.roles import ensure_roles

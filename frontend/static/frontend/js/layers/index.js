@@ -4,3 +4,5 @@
 import "./basemap.js";
 import "./regions.js";
 import "./grid.js";
+import "./routes.js";
+import "./prices.js";

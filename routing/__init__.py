@@ -1,0 +1,1 @@
+"""Drone flight-route optimisation: flight graphs, airspace, fleet, flight plans and exports."""
