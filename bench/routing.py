@@ -9,9 +9,14 @@ Three questions, measured side by side in one run on the bench database (see REA
    sample of pairs and extrapolated to all 500 × 499 pairs (``extrapolated: true``); the
    single-source baseline on a sample of sources. Goal: csgraph ≥ 20× faster than per-pair.
 2. **quality** — 300 targets (the region has only 186 supports: all of them plus the first 114
-   span midpoints), 4 drones at 2 ports, 25 km range: total length of the PyVRP plan (default
-   time budget) vs the nearest-neighbour heuristic under the same constraints (goal ≥ 15%
-   shorter) and vs PyVRP with 10× the time budget (goal within 2%).
+   span midpoints), 4 drones at 2 ports (2 each), 60 km range (``--range-m``; a long-range
+   VTOL inspection drone — with 25 km, a third of the targets are out of reach of any pair of
+   ports and most fleets need extra sorties, so the runs compare fleets, not routes): total
+   length of the PyVRP plan (``--quality-budget-s``) vs the nearest-neighbour heuristic under
+   the same constraints (goal ≥ 15% shorter) and vs PyVRP with 10× the time budget (goal
+   within 2%). Every choice of 2 ports among the region's 5 substations is one instance (no
+   hand-picked pair); the goals apply to the lengths summed over all instances, and each
+   instance is listed.
 3. **end_to_end** — 500 targets (supports, spans and road points), graph cached on disk but not
    in memory: ``plan_flights`` from loading the graph to the stored plan. Goal: under 30 s.
 
@@ -122,47 +127,50 @@ def bench_matrix(record, n_targets: int, pair_sample: int, source_sample: int, s
     }
 
 
-def bench_quality(region, budget_s: float, seed: int) -> dict:
+def bench_quality(region, budget_s: float, seed: int, range_m: float) -> dict:
+    """PyVRP vs nearest-neighbour (and vs PyVRP with 10× the budget) on 300 targets, 4 drones at
+    2 ports, for every choice of 2 ports among the region's substations (no hand-picked pair)."""
     from routing.models import FlightPlan
-    from routing.services.planning import (
-        DroneSpec,
-        distribute_drones,
-        plan_flights,
-        substation_ports,
-    )
+    from routing.services.planning import DroneSpec, plan_flights, substation_ports
     from routing.services.targets import resolve_targets
 
     supports = resolve_targets(region, "supports")
     targets = supports + resolve_targets(region, "spans", limit=300 - len(supports))
-    ports = substation_ports(region)
-    fleet = distribute_drones(ports, 2, targets)  # the two ports nearest to most targets
-    fleet = [(port, 2) for port, _ in fleet]
-    for port, _ in fleet:
-        port.capacity = max(port.capacity, 2)
-    drone = DroneSpec(range_m=25_000, service_time_s=30)
-    runs = {}
-    for label, options in (("pyvrp", {"time_budget_s": budget_s, "seed": seed}),
-                           ("nearest_neighbour", {"solver": "nearest-neighbour"}),
-                           ("pyvrp_10x", {"time_budget_s": 10 * budget_s, "seed": seed})):
-        log(f"quality: {label}")
-        t = time.perf_counter()
-        plan = plan_flights(region, targets, drone, fleet, options=options,
-                            skip_ports_in_zones=True)
-        runs[label] = {"total_length_m": round(plan.total_length_m, 1),
-                       "flights": plan.flights.count(), "skipped": len(plan.skipped),
-                       "extra_flights_needed": plan.extra_flights_needed,
-                       "solver_s": plan.solver["runtime_s"],
-                       "wall_s": round(time.perf_counter() - t, 2)}
-        FlightPlan.objects.filter(pk=plan.pk).delete()
-    pv, nn, long = (runs[k]["total_length_m"] for k in ("pyvrp", "nearest_neighbour", "pyvrp_10x"))
-    shorter = 1 - pv / nn
-    gap = pv / long - 1
+    drone = DroneSpec(range_m=range_m, service_time_s=30)
+    instances, totals = [], {"pyvrp": 0.0, "nearest_neighbour": 0.0, "pyvrp_10x": 0.0}
+    for pair in itertools.combinations(substation_ports(region), 2):
+        fleet = [(port, 2) for port in pair]
+        for port in pair:
+            port.capacity = max(port.capacity, 2)
+        runs = {}
+        for label, options in (("pyvrp", {"time_budget_s": budget_s, "seed": seed}),
+                               ("nearest_neighbour", {"solver": "nearest-neighbour"}),
+                               ("pyvrp_10x", {"time_budget_s": 10 * budget_s, "seed": seed})):
+            plan = plan_flights(region, targets, drone, fleet, options=options,
+                                skip_ports_in_zones=True)
+            runs[label] = {"total_length_m": round(plan.total_length_m, 1),
+                           "flights": plan.flights.count(), "skipped": len(plan.skipped),
+                           "extra_flights_needed": plan.extra_flights_needed}
+            totals[label] += plan.total_length_m
+            FlightPlan.objects.filter(pk=plan.pk).delete()
+        pv, nn, long = (runs[k]["total_length_m"] for k in totals)
+        instances.append({"ports": [p.name for p in pair], "runs": runs,
+                          "pyvrp_shorter_than_nn": round(1 - pv / nn, 4),
+                          "pyvrp_gap_to_10x_budget": round(pv / long - 1, 4)})
+        log(f"quality: {instances[-1]['ports']}: {instances[-1]['pyvrp_shorter_than_nn']:.1%} "
+            "shorter than nearest-neighbour")
+    shorter = 1 - totals["pyvrp"] / totals["nearest_neighbour"]
+    gap = totals["pyvrp"] / totals["pyvrp_10x"] - 1
     return {"targets": len(targets), "targets_note": "186 supports + 114 span midpoints (the "
-            "region has only 186 supports)", "drones": 4,
-            "ports": [p.name for p, _ in fleet], "range_m": 25_000, "time_budget_s": budget_s,
-            "runs": runs, "pyvrp_shorter_than_nn": round(shorter, 4),
+            "region has only 186 supports)", "drones": 4, "drones_per_port": 2,
+            "range_m": range_m, "time_budget_s": budget_s, "instances": instances,
+            "total_length_m": {k: round(v, 1) for k, v in totals.items()},
+            "pyvrp_shorter_than_nn": round(shorter, 4),
+            "pyvrp_shorter_than_nn_median": round(statistics.median(
+                i["pyvrp_shorter_than_nn"] for i in instances), 4),
             "pyvrp_gap_to_10x_budget": round(gap, 4),
-            "goals": {"shorter_than_nn": 0.15, "gap_to_10x": 0.02},
+            "goals": {"shorter_than_nn": 0.15, "gap_to_10x": 0.02,
+                      "over": "the sum of total lengths over all port pairs"},
             "met": shorter >= 0.15 and gap <= 0.02}
 
 
@@ -209,6 +217,10 @@ def main() -> None:
     parser.add_argument("--source-sample", type=int, default=40)
     parser.add_argument("--budget-s", type=float, default=5.0, help="PyVRP time budget")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--range-m", type=float, default=60_000,
+                        help="drone range for the quality runs (60 km: a long-range VTOL class)")
+    parser.add_argument("--quality-budget-s", type=float, default=3.0,
+                        help="PyVRP time budget per quality instance (10x for the comparison)")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results/routing.json")
     args = parser.parse_args()
     charger_near.use_bench_database()
@@ -217,7 +229,7 @@ def main() -> None:
     log("matrix: csgraph vs osmnx per pair")
     result = {"bench": "routing", "matrix": bench_matrix(record, args.targets, args.pair_sample,
                                                            args.source_sample, args.seed)}
-    result["quality"] = bench_quality(region, args.budget_s, args.seed)
+    result["quality"] = bench_quality(region, args.quality_budget_s, args.seed, args.range_m)
     log("end to end")
     result["end_to_end"] = bench_end_to_end(region, record, args.targets, args.budget_s, args.seed)
     text = json.dumps(result, indent=2)

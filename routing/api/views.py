@@ -11,8 +11,6 @@ import io
 import json
 import zipfile
 
-from django.contrib.gis.geos import Point
-from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -28,13 +26,13 @@ from rest_framework.response import Response
 from routing import filtersets
 from routing.api import serializers
 from routing.models import Drone, DronePort, Flight, FlightGraph, FlightPlan, NoFlyZone
-from routing.services import airspace, exports
-from routing.services.errors import RoutingInputError
-from routing.services.graph import current_graph
+from routing.services import exports
+from routing.services.graph import check_graph_options, region_osm_file
+from routing.services.planning import plan_flights_from_parameters
 from twin.api.pagination import ListPagination
 from twin.api.serializers import JobSerializer
 from twin.jobs import JobParameterError, submit_job
-from twin.models import Job, JobStatus, Line, Region, Substation, Support
+from twin.models import Job, JobStatus, Region
 
 EXPORT_TYPES = {  # format: (content type, file suffix)
     "plan": ("application/json", "plan"),
@@ -110,9 +108,7 @@ class FlightGraphViewSet(viewsets.ReadOnlyModelViewSet):
         if data["no_fly"]:
             parameters["no_fly"] = data["no_fly"]
         try:
-            from routing.services.graph import _check_options, region_osm_file
-
-            _check_options(data["options"])
+            check_graph_options(data["options"])
             region_osm_file(region)
             job = submit_job("routing.build_flight_graph", parameters, user=request.user)
         except JobParameterError as exc:
@@ -169,7 +165,7 @@ class FlightPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         form.is_valid(raise_exception=True)
         parameters = form.job_parameters()
         try:
-            check = check_plan_request(form.validated_data["region"], parameters)
+            check = plan_flights_from_parameters(parameters, check_only=True)
             job = submit_job("routing.plan_flights", parameters, user=request.user)
         except JobParameterError as exc:
             return _bad(str(exc))
@@ -304,77 +300,3 @@ def plan_map(plan: FlightPlan, request=None) -> dict:
                      "total_length_m": plan.total_length_m, "total_duration_s": plan.total_duration_s,
                      "extra_flights_needed": plan.extra_flights_needed,
                      "skipped": len(plan.skipped), "exports": links}}
-
-
-# --- checking a plan request before its job runs -----------------------------------------------
-
-def _check_ids(region: Region, selection: dict) -> None:
-    """Unknown (or vanished) object ids are an error, not silently fewer targets."""
-    ids = selection.get("ids")
-    if ids is None or selection["kind"] == "points":
-        return
-    model = {"supports": Support, "spans": Line, "substations": Substation}[selection["kind"]]
-    found = set(model.objects.filter(region=region, pk__in=ids, missing_since__isnull=True)
-                .values_list("pk", flat=True))
-    missing = [str(i) for i in ids if i not in found]
-    if missing:
-        noun = {"supports": "support", "spans": "line", "substations": "substation"}[selection["kind"]]
-        raise RoutingInputError(f"targets: unknown {noun} id(s) in region {region.name!r}: "
-                                f"{', '.join(missing[:20])}{' …' if len(missing) > 20 else ''}")
-
-
-def check_plan_request(region: Region, parameters: dict) -> dict:
-    """Check a ``routing.plan_flights`` request as far as possible without solving it.
-
-    Everything is checked inside a savepoint that is rolled back, so ports that would be placed
-    at substations are not left behind. Raises :class:`RoutingInputError` with the message the
-    API returns; returns counts for the 202 answer.
-    """
-    from routing.services import planning
-    from routing.services.targets import resolve_targets
-
-    selection = parameters["targets"]
-    _check_ids(region, selection)
-    drone_in = parameters["drone"]
-    spec = (planning.DroneSpec.from_dict(drone_in) if isinstance(drone_in, dict)
-            else planning.DroneSpec.from_drone(Drone.objects.get(pk=drone_in)))
-    spec.check()
-    planning._plan_options(parameters.get("options") or {})
-    targets = resolve_targets(region, selection["kind"], ids=selection.get("ids"),
-                              bbox=selection.get("bbox"), points=selection.get("points"),
-                              limit=selection.get("limit"))
-    if region.boundary is not None:
-        outside = [t.key for t in targets
-                   if not region.boundary.intersects(Point(t.lon, t.lat, srid=4326))]
-        if outside:
-            raise RoutingInputError(
-                f"targets: {len(outside)} target(s) lie outside region {region.name!r}: "
-                f"{', '.join(outside[:10])}{' …' if len(outside) > 10 else ''}")
-    record = current_graph(region)
-    with transaction.atomic():
-        fleet, automatic = planning.fleet_from_parameters(
-            region, ports=parameters.get("ports"), drones=parameters.get("drones"),
-            fleet=parameters.get("fleet"), targets=targets)
-        planning._check_fleet(fleet)
-        zones = airspace.active_zones(region, spec.cruise_altitude_m)
-        polys = airspace.project_zones(zones, record.crs)
-        from pyproj import Transformer
-
-        to_utm = Transformer.from_crs("EPSG:4326", record.crs, always_xy=True)
-        usable = []
-        for port, count in fleet:
-            if count <= 0:
-                continue
-            zone = airspace.zone_containing(to_utm.transform(port.location.x, port.location.y),
-                                            zones, polys)
-            if zone is None:
-                usable.append((port, count))
-            elif not automatic:
-                raise RoutingInputError(f"ports: port {port} (id {port.pk}) is inside the no-fly "
-                                        f"zone {zone} ({zone.get_kind_display()})")
-        if not usable:
-            raise RoutingInputError("ports: every port is inside a no-fly zone")
-        counts = {"targets": len(targets), "ports": len(usable),
-                  "drones": sum(n for _, n in usable)}
-        transaction.set_rollback(True)
-    return counts

@@ -139,7 +139,8 @@ def inputs_digest(region: Region, options: dict, osm_file: Path) -> str:
     return h.hexdigest()
 
 
-def _check_options(options: dict) -> dict:
+def check_graph_options(options: dict) -> dict:
+    """The graph build options with their defaults; raises on an unknown or bad one."""
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
         raise RoutingInputError(f"unknown graph option(s) {', '.join(unknown)}; "
@@ -406,7 +407,7 @@ def build_flight_graph(region: str | Region, *, options: dict | None = None,
     """
     progress = progress or _no_progress
     region = get_region(region)
-    opts = _check_options(options or {})
+    opts = check_graph_options(options or {})
     osm_file = region_osm_file(region, osm_path)
     if import_no_fly:
         from routing.services.airspace import import_no_fly_zones

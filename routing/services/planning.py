@@ -172,7 +172,7 @@ class _Leg:
 def plan_flights(region: str | Region, targets: list[Target], drone: Drone | DroneSpec,
                  fleet: list[tuple[DronePort, int]], *, options: dict | None = None,
                  name: str = "", user=None, job=None, progress: ProgressFn | None = None,
-                 skip_ports_in_zones: bool = False) -> FlightPlan:
+                 skip_ports_in_zones: bool = False, check_only: bool = False) -> FlightPlan | dict:
     """Plan and store the flights that visit ``targets`` with the drones at the ports.
 
     Parameters
@@ -191,11 +191,15 @@ def plan_flights(region: str | Region, targets: list[Target], drone: Drone | Dro
     skip_ports_in_zones
         Leave out ports inside a no-fly zone with a warning instead of refusing the plan (for
         automatically chosen ports such as "all substations").
+    check_only
+        Run every check on the request (graph, fleet, ports, targets, snapping) and stop before
+        the distance matrix: the API answers bad input before it queues a job.
 
     Returns
     -------
     FlightPlan
         The stored plan: every target is in exactly one flight or in ``skipped`` with a reason.
+        With ``check_only``: ``{"targets", "ports", "drones", "skipped"}`` counts, nothing stored.
 
     Raises
     ------
@@ -282,6 +286,9 @@ def plan_flights(region: str | Region, targets: list[Target], drone: Drone | Dro
         else:
             reachable.append((i, int(node), float(dist)))
 
+    if check_only:
+        return {"targets": len(targets), "ports": len(fleet),
+                "drones": sum(n for _, n in fleet), "skipped": len(skipped)}
     progress(0.2, f"distance matrix for {len(reachable)} targets and {len(fleet)} ports")
     sources = np.array([*port_nodes, *(node for _, node, _ in reachable)], dtype=np.int64)
     matrix = distance_matrix(routing, sources)
@@ -562,7 +569,8 @@ def fleet_from_parameters(region: Region, *, ports, drones=None, fleet=None,
 
 
 def plan_flights_from_parameters(parameters: dict, *, user=None, job=None,
-                                 progress: ProgressFn | None = None) -> FlightPlan:
+                                 progress: ProgressFn | None = None,
+                                 check_only: bool = False) -> FlightPlan | dict:
     """Plan from plain JSON parameters (the job's and the API's format).
 
     ``{"region": name, "targets": {"kind": "supports|spans|substations|points", "ids": [...],
@@ -570,7 +578,8 @@ def plan_flights_from_parameters(parameters: dict, *, user=None, job=None,
     "drone": id or {"range_m": …, …}, "drones": n, "ports": "substations" or [ids],
     "fleet": [{"port": id, "drones": n}], "options": {...}, "name": "…"}``
 
-    Ports created at substations are rolled back with everything else when planning fails.
+    Ports created at substations are rolled back with everything else when planning fails,
+    and always with ``check_only`` (see :func:`plan_flights`).
     """
     allowed = {"region", "targets", "drone", "drones", "ports", "fleet", "options", "name"}
     unknown = sorted(set(parameters) - allowed)
@@ -606,9 +615,13 @@ def plan_flights_from_parameters(parameters: dict, *, user=None, job=None,
         fleet, automatic = fleet_from_parameters(
             region, ports=parameters.get("ports"), drones=parameters.get("drones"),
             fleet=parameters.get("fleet"), targets=targets)
-        return plan_flights(region, targets, drone, fleet, options=options,
-                            name=str(parameters.get("name", "")), user=user, job=job,
-                            progress=progress, skip_ports_in_zones=automatic)
+        answer = plan_flights(region, targets, drone, fleet, options=options,
+                              name=str(parameters.get("name", "")), user=user, job=job,
+                              progress=progress, skip_ports_in_zones=automatic,
+                              check_only=check_only)
+        if check_only:
+            transaction.set_rollback(True)
+        return answer
 
 
 def plan_flights_job(parameters: dict, progress: ProgressFn) -> dict:

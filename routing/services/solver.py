@@ -89,7 +89,10 @@ def _route(problem: Problem, port: int, targets: list[int]) -> Route:
                  problem.route_duration(port, targets))
 
 
-def _problem_data(problem: Problem, vehicles_per_port: list[int], fixed_cost: int) -> pyvrp.ProblemData:
+def _problem_data(problem: Problem, extra_per_port: int = 0,
+                  extra_cost: int = 0) -> pyvrp.ProblemData:
+    """PyVRP's data: per port one vehicle type for its drones (no fixed cost) and, with
+    ``extra_per_port``, one for extra flights that cost ``extra_cost`` each."""
     lengths = np.where(np.isfinite(problem.length_m), np.ceil(problem.length_m), INT_INF)
     distance = lengths.astype(np.int64)
     np.fill_diagonal(distance, 0)
@@ -104,9 +107,11 @@ def _problem_data(problem: Problem, vehicles_per_port: list[int], fixed_cost: in
     max_distance = math.floor(problem.usable_range_m)
     shift = int(problem.max_duration_s) if problem.max_duration_s else INT_INF
     vehicle_types = [
-        pyvrp.VehicleType(num_available=n, start_depot=p, end_depot=p, max_distance=max_distance,
-                          shift_duration=shift, fixed_cost=fixed_cost, name=f"port{p}")
-        for p, n in enumerate(vehicles_per_port) if n > 0
+        pyvrp.VehicleType(num_available=count, start_depot=p, end_depot=p,
+                          max_distance=max_distance, shift_duration=shift, fixed_cost=cost,
+                          name=f"port{p}{'-extra' if cost else ''}")
+        for p, n in enumerate(problem.drones_per_port) if n > 0
+        for count, cost in ((n, 0), (extra_per_port, extra_cost)) if count > 0
     ]
     return pyvrp.ProblemData(locations, clients, depots, vehicle_types, [distance], [duration])
 
@@ -150,23 +155,28 @@ def solve_routes(problem: Problem, *, time_budget_s: float = 5.0, seed: int = 0)
     if problem.num_targets == 0:
         return RouteSolution([], "pyvrp", 0.0, True)
     started = time.monotonic()
-    data = _problem_data(problem, problem.drones_per_port, fixed_cost=0)
+    data = _problem_data(problem)
     result = _solve(data, time_budget_s, seed)
     stats = {"iterations": int(result.num_iterations), "fleet_feasible": bool(result.is_feasible())}
     if result.is_feasible():
         routes = _pyvrp_routes(problem, data, result.best)
         if _check(problem, routes):
             return RouteSolution(routes, "pyvrp", time.monotonic() - started, True, 0, stats)
-    # The fleet is too small (or no feasible plan was found in time): allow more flights per
-    # port, each costing a fixed penalty so that as few as possible are added.
-    more = [problem.num_targets if n > 0 else 0 for n in problem.drones_per_port]
-    data = _problem_data(problem, more, fixed_cost=int(problem.usable_range_m))
+    # The fleet is too small (or no feasible plan was found in time). The nearest-neighbour
+    # plan bounds how many extra flights are needed; solve again with that many extra flights
+    # allowed at every port, each costing a fixed penalty (the usable range) so that PyVRP adds
+    # as few as it can. Whichever plan needs fewer extra flights (then: is shorter) is kept.
+    greedy = nearest_neighbour_routes(problem)
+    data = _problem_data(problem, extra_per_port=max(1, greedy.extra_flights_needed),
+                         extra_cost=int(problem.usable_range_m))
     result = _solve(data, time_budget_s, seed)
-    routes = _pyvrp_routes(problem, data, result.best)
-    if not (result.is_feasible() and _check(problem, routes)):
-        routes = nearest_neighbour_routes(problem).routes  # always feasible by construction
-        stats["fallback"] = "nearest-neighbour"
     stats["iterations"] += int(result.num_iterations)
+    routes = _pyvrp_routes(problem, data, result.best)
+    if not (result.is_feasible() and _check(problem, routes)) or (
+            (greedy.extra_flights_needed, greedy.total_length_m)
+            < (_extra(problem, routes), sum(r.length_m for r in routes))):
+        routes = greedy.routes
+        stats["kept"] = "nearest-neighbour (better than PyVRP's plan within the time budget)"
     return RouteSolution(routes, "pyvrp", time.monotonic() - started, True,
                          _extra(problem, routes), stats)
 

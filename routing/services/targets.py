@@ -55,11 +55,24 @@ def _ids(ids) -> list[int] | None:
         raise RoutingInputError("ids must be a list of integers") from exc
 
 
+def _by_ids(rows, ids, noun: str, region: Region):
+    """``rows`` narrowed to ``ids``; an id that is not among them is an error, not silently
+    one target fewer."""
+    if (ids := _ids(ids)) is None:
+        return rows
+    rows = rows.filter(pk__in=ids)
+    found = set(rows.values_list("pk", flat=True))
+    missing = [str(i) for i in ids if i not in found]
+    if missing:
+        raise RoutingInputError(f"targets: unknown {noun} id(s) in region {region.name!r}: "
+                                f"{', '.join(missing[:20])}{' …' if len(missing) > 20 else ''}")
+    return rows
+
+
 def support_targets(region: Region, *, ids=None, bbox=None) -> list[Target]:
     """Towers and poles of ``region`` (present ones), by id and/or within a bbox."""
-    rows = Support.objects.filter(region=region, missing_since__isnull=True)
-    if (ids := _ids(ids)) is not None:
-        rows = rows.filter(pk__in=ids)
+    rows = _by_ids(Support.objects.filter(region=region, missing_since__isnull=True), ids,
+                   "support", region)
     if (box := _bbox(bbox)) is not None:
         rows = rows.filter(location__intersects=box)
     return [Target(f"support:{s.pk}", "support", s.location.x, s.location.y, s.name or s.ref)
@@ -68,9 +81,8 @@ def support_targets(region: Region, *, ids=None, bbox=None) -> list[Target]:
 
 def substation_targets(region: Region, *, ids=None, bbox=None) -> list[Target]:
     """Substations of ``region`` at their representative point."""
-    rows = Substation.objects.filter(region=region, missing_since__isnull=True)
-    if (ids := _ids(ids)) is not None:
-        rows = rows.filter(pk__in=ids)
+    rows = _by_ids(Substation.objects.filter(region=region, missing_since__isnull=True), ids,
+                   "substation", region)
     if (box := _bbox(bbox)) is not None:
         rows = rows.filter(location__intersects=box)
     return [Target(f"substation:{s.pk}", "substation", s.location.x, s.location.y, s.name)
@@ -113,8 +125,7 @@ def span_targets(region: Region, *, ids=None, bbox=None) -> list[Target]:
     """Spans of the overhead lines of ``region`` (``ids`` are line ids), midpoints in a bbox."""
     lines = Line.objects.filter(region=region, missing_since__isnull=True).exclude(
         kind=LineKind.CABLE)
-    if (line_ids := _ids(ids)) is not None:
-        lines = lines.filter(pk__in=line_ids)
+    lines = _by_ids(lines, ids, "overhead line", region)
     box = _bbox(bbox)
     seen: set[frozenset] = set()
     targets = []

@@ -182,7 +182,7 @@ def test_targets_outside_region(demo, operator_client):
          "geometry": {"type": "Point", "coordinates": [9.521, 47.141]}},
         {"type": "Feature", "properties": {"name": "Zürich HB"},
          "geometry": {"type": "Point", "coordinates": [8.540, 47.378]}}]}
-    _refused(operator_client, _plan_request(demo, targets=zurich), "outside region", "point:1")
+    _refused(operator_client, _plan_request(demo, targets=zurich), "outside the flight graph", "point:1")
 
 
 def test_malformed_requests(demo, operator_client):
