@@ -16,7 +16,7 @@ test: export WITH_BROWSER = 1
 test: install lint
 	@scripts/run-tests.sh
 
-BENCHES := charger_near osm_import tiles opf routing prices
+BENCHES := charger_near osm_import tiles opf routing prices overlays
 
 bench: install
 	@eval "$$(scripts/test-services.sh start)" && \

@@ -25,6 +25,7 @@ import pyvrp
 from pyvrp.stop import MaxRuntime
 
 INT_INF = 2**40
+DM_PER_M = 10  # PyVRP's distance unit: decimetres
 
 
 @dataclass
@@ -93,18 +94,20 @@ def _problem_data(problem: Problem, extra_per_port: int = 0,
                   extra_cost: int = 0) -> pyvrp.ProblemData:
     """PyVRP's data: per port one vehicle type for its drones (no fixed cost) and, with
     ``extra_per_port``, one for extra flights that cost ``extra_cost`` each."""
-    lengths = np.where(np.isfinite(problem.length_m), np.ceil(problem.length_m), INT_INF)
-    distance = lengths.astype(np.int64)
+    finite = np.isfinite(problem.length_m)
+    # PyVRP wants integers: decimetres, so that rounding up every leg (which keeps the range
+    # limit safe) doesn't add up to a worse plan than one measured in float metres
+    distance = np.where(finite, np.ceil(problem.length_m * DM_PER_M), INT_INF).astype(np.int64)
     np.fill_diagonal(distance, 0)
-    duration = np.where(distance >= INT_INF, INT_INF,
-                        np.ceil(distance / problem.speed_mps)).astype(np.int64)
+    duration = np.where(finite, np.ceil(problem.length_m / problem.speed_mps),
+                        INT_INF).astype(np.int64)
     np.fill_diagonal(duration, 0)
     locations = [pyvrp.Location(0, 0) for _ in range(distance.shape[0])]
     depots = [pyvrp.Depot(p) for p in range(problem.num_ports)]
     service = math.ceil(problem.service_time_s)
     clients = [pyvrp.Client(problem.num_ports + t, service_duration=service, required=True)
                for t in range(problem.num_targets)]
-    max_distance = math.floor(problem.usable_range_m)
+    max_distance = math.floor(problem.usable_range_m * DM_PER_M)
     shift = int(problem.max_duration_s) if problem.max_duration_s else INT_INF
     vehicle_types = [
         pyvrp.VehicleType(num_available=count, start_depot=p, end_depot=p,
@@ -168,7 +171,7 @@ def solve_routes(problem: Problem, *, time_budget_s: float = 5.0, seed: int = 0)
     # as few as it can. Whichever plan needs fewer extra flights (then: is shorter) is kept.
     greedy = nearest_neighbour_routes(problem)
     data = _problem_data(problem, extra_per_port=max(1, greedy.extra_flights_needed),
-                         extra_cost=int(problem.usable_range_m))
+                         extra_cost=int(problem.usable_range_m * DM_PER_M))
     result = _solve(data, time_budget_s, seed)
     stats["iterations"] += int(result.num_iterations)
     routes = _pyvrp_routes(problem, data, result.best)

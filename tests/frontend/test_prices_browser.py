@@ -113,7 +113,7 @@ def test_price_layer_time_slider_and_node_chart(open_map, server):
     color = map_page.evaluate("() => window.gridtwinMap.getPaintProperty('prices-nodes', 'circle-color')")
     assert color[0] == "interpolate" and color[2] == ["to-number", ["get", "lmp_per_mwh"]]
     stats = map_page.evaluate("() => window.gridtwinPrices.state.points.stats")
-    assert color[3] == pytest.approx(stats["min"]) and color[-2] == pytest.approx(stats["max"])
+    assert color[3] == pytest.approx(stats["domain"][0]) and color[-2] == pytest.approx(stats["domain"][1])
     assert page.locator(".price-scale [data-role=min]").inner_text().replace(",", "") != ""
     url = _surface_url(map_page)
     assert url and "kind=surface" in url and "format=png" in url
@@ -178,4 +178,30 @@ def test_fixed_scale_keeps_the_domain_while_sliding(open_map, server):
         _surface_url(map_page))
     assert [vmin, vmax] == pytest.approx(domain)
     assert "fixed scale" in page.locator(".price-scale .unit").inner_text()
+
+    # The carbon layer (off by default): service areas coloured by the CISO carbon intensity.
+    page.locator("#price-zoom").click()
+    map_page.idle()
+    assert map_page.rendered(["carbon-fill"]) == []
+    page.locator("#layer-toggle-carbon").check()
+    map_page.idle()
+    cells = map_page.rendered(["carbon-fill"])
+    assert len({c["id"] for c in cells}) > 300
+    carbon = {c["properties"]["carbon_g_per_kwh"] for c in cells}
+    assert len(carbon) == 1 and 200 < carbon.pop() < 500  # one zone, one hour: one value
+    map_page.assert_clean()
+
+
+def test_price_control_fits_a_phone(open_map, server):
+    map_page = open_map(user="map-crew", viewport=base.PHONE, phone=True)
+    page = map_page.page
+    _wait_ready(map_page)
+    box = page.locator("#price-panel").bounding_box()
+    viewport = page.viewport_size
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+    assert box["y"] + box["height"] <= viewport["height"]
+    top_bar = page.locator(".topbar").bounding_box()
+    assert box["y"] > top_bar["y"] + top_bar["height"]
+    assert page.locator("#price-time").bounding_box()["height"] >= 30  # a finger can drag it
+    map_page.screenshot("prices-phone")
     map_page.assert_clean()

@@ -9,6 +9,7 @@ copied into the repository).
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -140,12 +141,20 @@ def test_interpolation_is_exact_at_nodes_bounded_inside_and_nan_outside(method):
 
 @pytest.mark.embedded
 def test_idw_weights_fall_with_distance_and_colocated_nodes_are_averaged():
+    """Modified Shepard weights: the farthest of the k neighbours weighs nothing, the surface is
+    continuous where the neighbour set changes."""
     points = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [0.0, 0.0]])
     values = np.array([10.0, 50.0, 50.0, 20.0])
-    near, far = interpolate(points, values, [[1.0, 1.0], [60.0, 30.0]])
+    near, far = interpolate(points, values, [[5.0, 1.0], [60.0, 30.0]])
     assert 15.0 < near < 16.0  # next to the two co-located nodes (mean 15)
     assert far > near
     assert interpolate(points, values, [[0.0, 0.0]])[0] == 15.0
+    # Continuity: along a line the nearest-k set changes many times, the values do not jump.
+    rng = np.random.default_rng(3)
+    cloud = rng.uniform(0, 1000, (200, 2))
+    line = np.c_[np.linspace(100, 900, 4001), np.full(4001, 500.0)]
+    profile = interpolate(cloud, rng.uniform(0, 100, 200), line)
+    assert np.abs(np.diff(profile)).max() < 2.0  # steps of 0.2 m; a jump would be ~10
     # power=1 weighs the far nodes more than power=2
     assert interpolate(points, values, [[10.0, 10.0]], power=1)[0] > interpolate(
         points, values, [[10.0, 10.0]], power=2)[0]
@@ -234,8 +243,8 @@ def test_surface_value_at_each_node_pixel_is_its_price_within_tolerance(caiso, m
         assert errors[-1] <= bound + 1e-3 * max(1.0, abs(nodes["lmp"][i])), (i, value, bound)
     # Most nodes stand alone in their pixel: there the surface holds the price to the cent.
     assert np.median(errors) < 0.05
-    assert overlay.stats["node_domain"] == [round(nodes["lmp"].min(), 5),
-                                            round(nodes["lmp"].max(), 5)]
+    assert overlay.stats["node_range"] == [round(nodes["lmp"].min(), 5),
+                                           round(nodes["lmp"].max(), 5)]
     assert nodes["lmp"].min() - 1e-3 <= np.nanmin(data) and np.nanmax(data) <= nodes["lmp"].max() + 1e-3
 
 
@@ -257,7 +266,8 @@ def test_surface_is_nodata_outside_the_coverage_and_covered_inside(caiso):
     distance = shapely.distance(hull, shapely.points(ux, uy)).reshape(data.shape)
     buffer_m = overlay.stats["coverage_buffer_m"]
     assert np.isfinite(data[distance == 0]).all()                # inside the hull: a price
-    assert np.isnan(data[distance > buffer_m + 0.01]).all()       # outside: nodata
+    # outside: nodata (1 m: pixel centres are projected bilinearly between exact ones)
+    assert np.isnan(data[distance > buffer_m + 1.0]).all()
     assert (distance > buffer_m).sum() > 0.1 * data.size          # there is an outside to test
     assert overlay.stats["covered_fraction"] == pytest.approx(np.isfinite(data).mean(), abs=1e-4)
     # The PNG is transparent exactly where the GeoTIFF has nodata.
@@ -265,6 +275,21 @@ def test_surface_is_nodata_outside_the_coverage_and_covered_inside(caiso):
         rgba = png.read()
     assert rgba.shape == (4, *data.shape)
     np.testing.assert_array_equal(rgba[3] == 0, np.isnan(data))
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize(("size", "tolerance_m"), [(1024, 0.05), (256, 1.0)])
+def test_pixel_centres_are_projected_within_centimetres(size, tolerance_m):
+    table = pd.read_csv(NODES_CSV) if NODES_CSV.exists() else None
+    lonlat = (table[["longitude", "latitude"]].to_numpy() if table is not None
+              else np.array([[-122.5, 37.2], [-121.6, 37.3], [-122.0, 38.1]]))
+    geometry = overlays.grid_geometry(lonlat, size=size)
+    t = geometry["transform"]
+    cols, rows = np.meshgrid(np.arange(geometry["width"]) + 0.5, np.arange(geometry["height"]) + 0.5)
+    exact = np.column_stack(Transformer.from_crs(3857, geometry["utm_srid"], always_xy=True)
+                            .transform((t.c + cols * t.a).ravel(), (t.f + rows * t.e).ravel()))
+    error = np.hypot(*(geometry["query_xy"] - exact).T)
+    assert error.max() < tolerance_m
 
 
 # --- Voronoi service areas ------------------------------------------------------------------
@@ -312,6 +337,11 @@ def test_voronoi_and_points_overlays_carry_prices_carbon_and_colours(caiso):
     stats = points.geojson["stats"]
     assert stats["count"] == 407 and stats["currency"] == "USD"
     assert stats["min"] == round(min(price.values()), 5) and stats["max"] == round(max(price.values()), 5)
+    # The colour domain is the 2nd–98th percentile: a few outliers do not wash out the map.
+    p02, p98 = np.percentile(list(price.values()), [2, 98])
+    assert stats["domain"] == [round(p02, 5), round(p98, 5)] and stats["domain_clipped"]
+    median_node = min(features, key=lambda f: abs(f["properties"]["lmp_per_mwh"] - stats["median"]))
+    assert median_node["properties"]["color"] not in (overlays.PRICE_RAMP[0], overlays.PRICE_RAMP[-1])
     cheapest = min(features, key=lambda f: f["properties"]["lmp_per_mwh"])
     dearest = max(features, key=lambda f: f["properties"]["lmp_per_mwh"])
     assert cheapest["properties"]["color"] == overlays.PRICE_RAMP[0]
@@ -354,7 +384,7 @@ def test_overlays_are_cached_and_rebuilt_when_prices_change(caiso, media):
                    "interval_end": dearest.interval_end, "lmp_per_mwh": 999.0, "version": 2}])
     rebuilt, built = overlays.get_overlay(caiso, "real-time", at, kind="surface", size=128)
     assert built and rebuilt.pk == first.pk and rebuilt.inputs_digest != first.inputs_digest
-    assert rebuilt.stats["node_domain"][1] == 999.0
+    assert rebuilt.stats["node_range"][1] == 999.0
     assert rebuilt.stats["max"] > first.stats["max"]
     assert (Path(media) / rebuilt.raster.name).exists()
     points_before, _ = overlays.get_overlay(caiso, "real-time", at, kind="points")
@@ -537,3 +567,36 @@ def test_api_bad_input_is_a_clear_error(caiso, crew_client, params, status, mess
 @pytest.mark.django_db
 def test_api_needs_a_signed_in_user(client):
     assert client.get(URL, _query(kind="points")).status_code in (401, 403)
+
+
+# --- a real worker (transactional: runs last; it empties the database afterwards) ----------
+@pytest.fixture
+def worker_media(monkeypatch, tmp_path, settings):
+    """The worker process and this test write and read overlays in the same media folder."""
+    var = tmp_path / "var"
+    monkeypatch.setenv("GRIDTWIN_VAR_DIR", str(var))
+    settings.MEDIA_ROOT = var / "media"
+    return settings.MEDIA_ROOT
+
+
+@needs_caiso
+def test_large_surface_is_built_by_a_worker_then_served(caiso, worker_media, start_worker,
+                                                         crew_client):
+    start_worker()
+    query = _query(kind="surface", size="1536", method="linear")
+    response = crew_client.get(URL, query)
+    assert response.status_code == 202, response.content
+    job_id = response.json()["job"]["id"]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.status in Job.FINISHED:
+            break
+        time.sleep(0.5)
+    assert job.status == JobStatus.SUCCEEDED, (job.status, job.error)
+    assert job.result["built"] and job.progress == 1.0
+    response = crew_client.get(URL, query)
+    assert response.status_code == 200, response.content
+    meta = response.json()
+    assert max(meta["width"], meta["height"]) == 1536 and meta["built"] is False
+    assert (worker_media / PriceOverlay.objects.get(pk=job.result["overlay"]).raster.name).exists()

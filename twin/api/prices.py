@@ -313,8 +313,8 @@ class PriceAtView(APIView):
                             "price; the nearest node is given for reference")
         else:
             body["lmp_per_mwh"] = value
-            body["note"] = (f"inverse-distance interpolation of {len(prices)} nodes; the nearest "
-                            "node is given for reference")
+            body["note"] = (f"inverse-distance (modified Shepard) interpolation of the 8 nearest "
+                            f"of {len(prices)} nodes; the nearest node is given for reference")
         return Response(body)
 
 

@@ -7,8 +7,11 @@ Two methods:
 
 ``idw``
     Inverse-distance weighting over the ``neighbours`` nearest nodes (a :class:`scipy.spatial.cKDTree`
-    query), weights ``1 / d**power``. Exact at the nodes (a query point on a node gets that node's
-    value; nodes sharing one location are averaged).
+    query) with Franke & Nielson's modified Shepard weights ``((R − d) / (R·d))**power``, ``R``
+    the distance to the farthest of them: a node's weight falls to zero as it leaves the
+    neighbourhood, so the surface is continuous (plain ``1 / d**power`` over k neighbours jumps
+    where the neighbour set changes). Exact at the nodes (a query point on a node gets that
+    node's value; nodes sharing one location are averaged); never outside the neighbours' range.
 ``linear``
     Piecewise-linear interpolation on the Delaunay triangulation of the nodes
     (:class:`scipy.interpolate.LinearNDInterpolator`). Exact at the nodes, continuous, never
@@ -142,10 +145,35 @@ def _idw(tree: cKDTree, values: np.ndarray, q: np.ndarray, *, power: float, k: i
     distance, index = tree.query(q, k=k, workers=-1)
     if k == 1:
         return values[index]
+    return shepard_average(distance, index, values, power=power)
+
+
+def shepard_average(distance: np.ndarray, index: np.ndarray, values: np.ndarray, *,
+                    power: float = 2.0) -> np.ndarray:
+    """IDW of each row's neighbours with modified Shepard weights ``((R − d) / (R·d))**power``.
+
+    Parameters
+    ----------
+    distance, index
+        ``(m, k)`` distances to each query point's k nearest nodes, ascending, and their indices
+        into ``values`` (as :meth:`scipy.spatial.cKDTree.query` returns them).
+    values
+        ``(n,)`` node values.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m,)`` weighted means; a row at distance 0 from nodes gets their mean.
+    """
+    radius = distance[:, -1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.clip(radius - distance, 0, None) / (radius * distance)
+        weight = weight * weight if power == 2.0 else weight ** power
+        flat = weight.sum(axis=1) == 0  # every neighbour equally far (radius − d = 0)
+        if flat.any():
+            weight[flat] = distance[flat] ** -power
     on_node = distance[:, 0] == 0.0
-    with np.errstate(divide="ignore"):
-        weight = distance ** -power if power != 2.0 else 1.0 / (distance * distance)
-    weight[on_node] = (distance[on_node] == 0.0).astype(float)  # exact hits: mean of co-located nodes
+    weight[on_node] = (distance[on_node] == 0.0).astype(float)  # exact: mean of co-located nodes
     return (weight * values[index]).sum(axis=1) / weight.sum(axis=1)
 
 

@@ -181,7 +181,9 @@ function formatPrice(value) {
 }
 
 function formatTime(iso, withZone = true) {
-  const options = { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" };
+  const options = withZone
+    ? { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" }
+    : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
   if (state.market?.time_zone) options.timeZone = state.market.time_zone;
   if (withZone) options.timeZoneName = "short";
   try {
@@ -274,8 +276,12 @@ function setStatus(text) {
 function renderLegend() {
   const { panel } = state;
   const [lowValue, highValue] = state.domain || [null, null];
-  panel.low.textContent = lowValue === null ? "–" : formatNumber(lowValue, 2);
-  panel.high.textContent = highValue === null ? "–" : formatNumber(highValue, 2);
+  const stats = state.points?.stats || {};
+  // Prices beyond the scale take its end colours: say so.
+  const below = lowValue !== null && stats.min < lowValue ? "≤ " : "";
+  const above = highValue !== null && stats.max > highValue ? "≥ " : "";
+  panel.low.textContent = lowValue === null ? "–" : `${below}${formatNumber(lowValue, 2)}`;
+  panel.high.textContent = highValue === null ? "–" : `${above}${formatNumber(highValue, 2)}`;
   panel.bar.style.background = `linear-gradient(to right, ${state.colors.join(", ")})`;
   panel.unit.textContent = `${currencyUnit()} · ${state.fixedDomain ? "fixed scale" : "scale of this interval"}`;
 }
