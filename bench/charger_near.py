@@ -68,6 +68,15 @@ ACCESS = (["public", "customers", "private", "unknown"], [0.7, 0.15, 0.05, 0.1])
 OPENING_HOURS = ["24/7", "Mo-Fr 07:00-19:00; Sa 08:00-17:00", "Mo-Su 06:00-22:00", ""]
 
 
+def write_result(result: dict, output: Path) -> None:
+    """Print a benchmark's result as JSON on stdout and write it to ``output`` as well."""
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text + "\n")
+    print(f"wrote {output}", file=sys.stderr, flush=True)
+
+
 def log(message: str) -> None:
     print(f"[charger_near] {message}", file=sys.stderr, flush=True)
 
@@ -529,11 +538,7 @@ def main() -> None:
         "goal": f"endpoint within {GOAL_RATIO:g}x of raw SQL",
         "met": ratio_median <= GOAL_RATIO and ratio_p95 <= GOAL_RATIO,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text + "\n")
-    log(f"wrote {args.output}")
+    write_result(result, args.output)
 
 
 def check_same(centre, api_ids, api_count, raw_ids, raw_count) -> None:

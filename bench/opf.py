@@ -21,7 +21,6 @@ Progress goes to stderr; the result is one JSON object on stdout, also written t
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -34,7 +33,7 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 SHARED = BENCH_DIR.parents[1] / "shared" / "data"
 sys.path.insert(0, str(BENCH_DIR))
-from charger_near import BENCH_DB, setup_django, use_bench_database  # noqa: E402
+from charger_near import BENCH_DB, setup_django, use_bench_database, write_result  # noqa: E402
 
 GOAL_RATIO = 1.5
 MARKET = "mv_oberrhein"
@@ -180,11 +179,7 @@ def main() -> None:
         "met": ratio <= GOAL_RATIO and diff < 1e-4 and last["intervals"]["solved"] == args.intervals,
         "notes": notes,
     }
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text + "\n")
-    log(f"wrote {args.output}")
+    write_result(result, args.output)
 
 
 if __name__ == "__main__":

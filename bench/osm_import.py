@@ -57,7 +57,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
-from charger_near import BENCH_DB, setup_django, use_bench_database  # noqa: E402
+from charger_near import BENCH_DB, setup_django, use_bench_database, write_result  # noqa: E402
 
 FILES = [  # (label, path)
     ("schaan-vaduz-clip", Path(__file__).resolve().parents[2]
@@ -562,11 +562,7 @@ def main() -> None:
     }
     if profiles:
         result["profiles"] = profiles
-    text = json.dumps(result, indent=2)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text + "\n")
-    log(f"wrote {args.output}")
+    write_result(result, args.output)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ Progress goes to stderr; the result is one JSON object on stdout, also written t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -43,7 +42,7 @@ import pandas as pd
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from charger_near import setup_django, use_bench_database  # noqa: E402
+from charger_near import setup_django, use_bench_database, write_result  # noqa: E402
 
 LMP = Path(__file__).resolve().parents[2] / "shared/data/lmp"
 PRICES = LMP / "caiso_rtpd_lmp_sfbayarea_2022-09-01_2022-09-04.csv.gz"
@@ -284,10 +283,7 @@ def main() -> None:
     if not args.no_db:
         result["service"] = bench_service(args)
     result["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-    text = json.dumps(result, indent=2)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text + "\n")
+    write_result(result, args.output)
 
 
 if __name__ == "__main__":

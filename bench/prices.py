@@ -20,7 +20,6 @@ is one JSON object on stdout, also written to ``bench/results/prices.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from charger_near import setup_django, use_bench_database  # noqa: E402
+from charger_near import setup_django, use_bench_database, write_result  # noqa: E402
 
 LMP = Path(__file__).resolve().parents[2] / "shared/data/lmp"
 PRICES = LMP / "caiso_rtpd_lmp_sfbayarea_2022-09-01_2022-09-04.csv.gz"
@@ -198,10 +197,7 @@ def main() -> None:
     queries = bench_queries(args.samples)
     result = {"bench": "prices", "load": load, "queries": queries,
               "met": load["met"] and queries["met"]}
-    text = json.dumps(result, indent=2)
-    (BENCH_DIR / "results").mkdir(exist_ok=True)
-    (BENCH_DIR / "results" / "prices.json").write_text(text + "\n")
-    print(text)
+    write_result(result, BENCH_DIR / "results" / "prices.json")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import itertools
-import json
 import statistics
 import sys
 import time
@@ -232,11 +231,7 @@ def main() -> None:
     result["quality"] = bench_quality(region, args.quality_budget_s, args.seed, args.range_m)
     log("end to end")
     result["end_to_end"] = bench_end_to_end(region, record, args.targets, args.budget_s, args.seed)
-    text = json.dumps(result, indent=2)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text + "\n")
-    log(f"wrote {args.output}")
+    charger_near.write_result(result, args.output)
 
 
 if __name__ == "__main__":

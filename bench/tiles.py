@@ -45,7 +45,6 @@ layer), every tile < 500 KB, p95 of z14 requests < 50 ms.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -59,7 +58,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 DEFAULT_PBF = REPO_DIR / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"
 sys.path.insert(0, str(BENCH_DIR))
-from charger_near import BENCH_DB, setup_django, use_bench_database  # noqa: E402
+from charger_near import BENCH_DB, setup_django, use_bench_database, write_result  # noqa: E402
 
 SOURCE = "bench-tiles"
 TEMPLATE_REGION = "liechtenstein"
@@ -613,11 +612,7 @@ def main() -> None:
                   "z14_p95": f"p95 of z14 requests < {GOAL_Z14_P95_MS:g} ms"},
         "met": met,
     }
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text + "\n")
-    log(f"wrote {args.output}")
+    write_result(result, args.output)
 
 
 if __name__ == "__main__":

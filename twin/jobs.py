@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -43,6 +43,20 @@ class JobParameterError(ValueError):
     ``result`` is set, keeps it as the job's result (e.g. an import's row-by-row report)."""
 
     result: dict | None = None
+
+
+def check_parameters(parameters: dict, *, allowed: Iterable[str], required: Iterable[str] = (),
+                     error: type[JobParameterError] = JobParameterError) -> None:
+    """Refuse unknown parameters (typos fail loudly) and missing required ones (``None``, empty
+    string, list or object), raising ``error`` with a message that lists what is allowed."""
+    allowed = set(allowed) | set(required)
+    unknown = sorted(set(parameters) - allowed)
+    if unknown:
+        raise error(f"unknown parameter(s) {', '.join(unknown)}; "
+                    f"allowed: {', '.join(sorted(allowed))}")
+    missing = [name for name in required if parameters.get(name) in (None, "", [], {})]
+    if missing:
+        raise error(f"missing parameter(s): {', '.join(missing)}")
 
 
 def job_kind(name: str) -> Callable[[JobFunction], JobFunction]:

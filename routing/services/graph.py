@@ -46,6 +46,7 @@ from shapely.geometry import LineString
 
 from routing.models import FlightGraph
 from routing.services.errors import RoutingInputError
+from twin.jobs import check_parameters
 from twin.models import Line, LineKind, Region
 from twin.services.geometry import utm_srid
 
@@ -483,13 +484,8 @@ def current_graph(region: Region) -> FlightGraph:
 def build_flight_graph_job(parameters: dict, progress: ProgressFn) -> dict:
     """Job ``routing.build_flight_graph``: ``{"region": name, "options": {...}, "force": false,
     "no_fly": {"radius_m": 500, ...}}``; returns the graph's summary."""
-    allowed = {"region", "options", "force", "no_fly", "import_no_fly"}
-    unknown = sorted(set(parameters) - allowed)
-    if unknown:
-        raise RoutingInputError(f"unknown parameter(s) {', '.join(unknown)}; "
-                                f"allowed: {', '.join(sorted(allowed))}")
-    if not parameters.get("region"):
-        raise RoutingInputError("region is required")
+    check_parameters(parameters, allowed={"options", "force", "no_fly", "import_no_fly"},
+                     required=["region"], error=RoutingInputError)
     record = build_flight_graph(parameters["region"], options=parameters.get("options") or {},
                                 force=bool(parameters.get("force", False)),
                                 import_no_fly=bool(parameters.get("import_no_fly", True)),

@@ -40,6 +40,7 @@ from routing.services.matrix import (
 )
 from routing.services.solver import Problem, RouteSolution, nearest_neighbour_routes, solve_routes
 from routing.services.targets import Target, resolve_targets
+from twin.jobs import check_parameters
 from twin.models import Region, Substation
 
 ProgressFn = Callable[[float, str], None]
@@ -581,14 +582,8 @@ def plan_flights_from_parameters(parameters: dict, *, user=None, job=None,
     Ports created at substations are rolled back with everything else when planning fails,
     and always with ``check_only`` (see :func:`plan_flights`).
     """
-    allowed = {"region", "targets", "drone", "drones", "ports", "fleet", "options", "name"}
-    unknown = sorted(set(parameters) - allowed)
-    if unknown:
-        raise RoutingInputError(f"unknown parameter(s) {', '.join(unknown)}; "
-                                f"allowed: {', '.join(sorted(allowed))}")
-    for required in ("region", "targets", "drone"):
-        if parameters.get(required) in (None, "", {}, []):
-            raise RoutingInputError(f"{required} is required")
+    check_parameters(parameters, allowed={"drones", "ports", "fleet", "options", "name"},
+                     required=["region", "targets", "drone"], error=RoutingInputError)
     region = get_region(parameters["region"])
     current_graph(region)  # no graph yet: say so before looking at anything else
     spec_in = parameters["drone"]

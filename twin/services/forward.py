@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from twin.jobs import JobParameterError, Progress, job_kind
+from twin.jobs import JobParameterError, Progress, check_parameters, job_kind
 from twin.models import CarbonIntensity, Market, MarketRun, NodalPrice, PricingNode
 
 ProgressFn = Callable[[float, str], None]
@@ -319,13 +319,8 @@ def _store_carbon(market: Market, curve: dict) -> int:
 def build_forward_curve_job(parameters: dict, progress: Progress) -> dict:
     """Job: ``{"market", "node"?, "months"?, "run"?, "start_month"?, "levels"?}`` →
     :func:`build_forward_curve`."""
-    allowed = {"market", "node", "months", "run", "start_month", "levels"}
-    unknown = sorted(set(parameters) - allowed)
-    if unknown:
-        raise ForwardError(f"unknown parameter(s) {', '.join(unknown)}; "
-                           f"allowed: {', '.join(sorted(allowed))}")
-    if not parameters.get("market"):
-        raise ForwardError("missing parameter: market")
+    check_parameters(parameters, allowed={"node", "months", "run", "start_month", "levels"},
+                     required=["market"], error=ForwardError)
     if parameters.get("levels") is not None and not isinstance(parameters["levels"], dict):
         raise ForwardError("levels must be an object {\"YYYY-MM\": price}")
     return build_forward_curve(parameters["market"], node=parameters.get("node") or None,

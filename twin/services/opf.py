@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.db.models import Avg
 
-from twin.jobs import JobParameterError, Progress, job_kind
+from twin.jobs import JobParameterError, Progress, check_parameters, job_kind
 from twin.models import Line, Market, MarketRun, NodalPrice, PricingNode
 
 ProgressFn = Callable[[float, str], None]
@@ -683,10 +683,8 @@ def compute_lmps_job(parameters: dict, progress: Progress) -> dict:
     """Job: ``{"market", "network"?, "scenario"?, "intervals", "start"?, "ac"?}`` →
     :func:`compute_lmps` (``network``: a :mod:`pandapower.networks` name or a JSON file inside
     the import folders, imported first when the market is not in the twin yet)."""
-    allowed = {"market", "network", "scenario", "intervals", "start", "ac"}
-    unknown = sorted(set(parameters) - allowed)
-    if unknown:
-        raise OpfError(f"unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    check_parameters(parameters, allowed={"market", "network", "scenario", "intervals", "start",
+                                          "ac"}, error=OpfError)
     network = parameters.get("network") or None
     if network and (str(network).lower().endswith(".json") or "/" in str(network)):
         from twin.services.ingest import import_job_path

@@ -47,7 +47,7 @@ from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rasterio.transform import Affine
 
-from twin.jobs import JobParameterError, Progress, job_kind
+from twin.jobs import JobParameterError, Progress, check_parameters, job_kind
 from twin.models import (
     CarbonIntensity,
     Market,
@@ -669,12 +669,8 @@ def build_price_overlay(*, market: str, run: str, at, kind: str = "surface", met
 @job_kind("twin.build_price_overlay")
 def build_price_overlay_job(parameters: dict, progress: Progress) -> dict:
     """Job: ``{"market", "run", "at", "kind": surface, "method": idw, "size": 1024}``."""
-    unknown = set(parameters) - {"market", "run", "at", "kind", "method", "size"}
-    if unknown:
-        raise OverlayError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
-    for name in ("market", "run", "at"):
-        if not parameters.get(name):
-            raise OverlayError(f"{name}: required")
+    check_parameters(parameters, allowed={"kind", "method", "size"},
+                     required=["market", "run", "at"], error=OverlayError)
     progress(0.05, "building the overlay")
     try:
         size = int(parameters.get("size", DEFAULT_SIZE))

@@ -763,6 +763,17 @@ def read_caiso(path: Path, market: Market, report: ImportReport, *, ambiguous: s
     return out[list(FRAME_COLUMNS)]
 
 
+def _without_duplicates(frame: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
+    """The price frame's columns with one row per node, run and interval (the first; the
+    others reported)."""
+    key = ["code", "run", "interval_start"]
+    dup = frame.duplicated(key, keep="first")
+    if dup.any():
+        _report_duplicates(frame, key, dup, report)
+        frame = frame[~dup]
+    return frame[list(FRAME_COLUMNS)]
+
+
 def _report_duplicates(frame: pd.DataFrame, key: list[str], dup: pd.Series,
                        report: ImportReport) -> None:
     """Report duplicated keys (keeping the first row), and whether their values disagree."""
@@ -827,12 +838,7 @@ def read_generic(path: Path, market: Market, report: ImportReport, *,
         skip_rows(report, "price", frame.index[bad & ok], reason)
         ok &= ~bad
     out = out[ok]
-    key = ["code", "run", "interval_start"]
-    dup = out.duplicated(key, keep="first")
-    if dup.any():
-        _report_duplicates(out, key, dup, report)
-        out = out[~dup]
-    return out[list(FRAME_COLUMNS)]
+    return _without_duplicates(out, report)
 
 
 def read_jepx(path: Path, market: Market, report: ImportReport, *, ambiguous: str) -> pd.DataFrame:
@@ -887,12 +893,7 @@ def read_jepx(path: Path, market: Market, report: ImportReport, *, ambiguous: st
     out = pd.concat(parts, ignore_index=True)
     for name in PRICE_COMPONENTS:
         out[name] = np.nan
-    key = ["code", "run", "interval_start"]
-    dup = out.duplicated(key, keep="first")
-    if dup.any():
-        _report_duplicates(out, key, dup, report)
-        out = out[~dup]
-    return out[list(FRAME_COLUMNS)]
+    return _without_duplicates(out, report)
 
 
 def jepx_nodes() -> dict[str, dict]:

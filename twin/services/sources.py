@@ -24,7 +24,7 @@ import pandas as pd
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from django.utils import timezone
 
-from twin.jobs import JobParameterError
+from twin.jobs import JobParameterError, check_parameters
 from twin.models import Region
 from twin.services.ingest import ImportFailed, ImportReport, import_job_path
 
@@ -131,14 +131,7 @@ def job_options(parameters: dict, *, required: Iterable[str], optional: Iterable
     resolved inside the import folders (:func:`~twin.services.ingest.import_job_path`): jobs
     read no other files. Returns ``region_name``, ``strict`` and, when given, ``path``.
     """
-    allowed = {*required, *optional, "region", "strict"}
-    unknown = sorted(set(parameters) - allowed)
-    if unknown:
-        raise JobParameterError(f"unknown parameter(s) {', '.join(unknown)}; "
-                                f"allowed: {', '.join(sorted(allowed))}")
-    missing = [name for name in required if not parameters.get(name)]
-    if missing:
-        raise JobParameterError(f"missing parameter(s): {', '.join(missing)}")
+    check_parameters(parameters, allowed={*optional, "region", "strict"}, required=required)
     if not isinstance(parameters.get("strict", False), bool):
         raise JobParameterError("strict must be true or false")
     region = parameters.get("region") or None
