@@ -90,6 +90,21 @@ def load_liechtenstein() -> dict[str, int]:
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def end_stray_database_sessions(django_db_setup, django_db_blocker):
+    """At the end of the run, before the test database is dropped, end the sessions that live
+    servers' request threads left open (PostgreSQL refuses to drop a database in use)."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                               "datname = current_database() AND pid <> pg_backend_pid() "
+                               "AND backend_type = 'client backend'")
+
+
 @pytest.fixture
 def twin_data(db) -> dict[str, int]:
     return load_liechtenstein()
