@@ -97,3 +97,24 @@ def test_operator_starts_a_job_from_the_admin(admin_user_client):
     bad = admin_user_client.post(_url(Job, "add"), {"kind": "no.such", "parameters": "[]"})
     assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
     assert Job.objects.count() == 1
+
+
+def test_price_and_carbon_pages(admin_user_client, every_model):
+    from datetime import UTC, datetime, timedelta
+
+    from twin.models import CarbonIntensity, NodalPrice
+
+    node = PricingNode.objects.get(code="SCHAAN_16")
+    start = datetime(2022, 9, 1, 7, tzinfo=UTC)
+    price = NodalPrice.objects.create(node=node, run="real-time", interval_start=start,
+                                      interval_end=start + timedelta(minutes=15), lmp_per_mwh=81.2)
+    carbon = CarbonIntensity.objects.create(zone="CISO", interval_start=start, source="eia930",
+                                            interval_end=start + timedelta(hours=1),
+                                            average_g_per_kwh=222.3)
+    for obj, filters in ((price, "?run__exact=real-time&q=SCHAAN"), (carbon, "?q=CISO")):
+        page = admin_user_client.get(_url(type(obj), "changelist") + filters)
+        assert page.status_code == 200
+        assert _url(type(obj), "change", obj.pk) in page.content.decode()
+        assert admin_user_client.get(_url(type(obj), "change", obj.pk)).status_code == 200
+    empty = admin_user_client.get(_url(NodalPrice, "changelist") + "?run__exact=day-ahead")
+    assert _url(NodalPrice, "change", price.pk) not in empty.content.decode()
