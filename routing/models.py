@@ -75,8 +75,9 @@ class NoFlyZone(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            UniqueConstraint(fields=["source_id"], condition=~Q(source_id=""),
-                             name="nofly_source_id_unique"),
+            # the same OSM feature may be a zone of two overlapping regions, once in each
+            UniqueConstraint(fields=["region", "source_id"], condition=~Q(source_id=""),
+                             name="nofly_region_source_id_unique"),
             CheckConstraint(condition=Q(floor_m__gte=0), name="nofly_floor_nonneg"),
             CheckConstraint(condition=Q(ceiling_m__isnull=True) | Q(ceiling_m__gt=models.F("floor_m")),
                             name="nofly_ceiling_above_floor"),

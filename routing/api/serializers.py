@@ -39,8 +39,18 @@ class NoFlyZoneSerializer(GeoResourceSerializer):
         fields = ["id", "name", "kind", "geometry", "floor_m", "ceiling_m", "source", "source_id",
                   "buffer_m", "region", "active", "tags", "created_at", "updated_at", "distance_m"]
         read_only_fields = ["created_at", "updated_at"]
+        # the (region, source_id) constraint is checked in validate(): DRF's generated
+        # validator would make ``region`` required, and a zone may belong to no region
+        validators = []
 
     def validate(self, attrs):
+        source_id = attrs.get("source_id", getattr(self.instance, "source_id", ""))
+        region = attrs.get("region", getattr(self.instance, "region", None))
+        if source_id and NoFlyZone.objects.filter(region=region, source_id=source_id).exclude(
+                pk=getattr(self.instance, "pk", None)).exists():
+            raise serializers.ValidationError(
+                {"source_id": [f"a no-fly zone with source_id {source_id!r} already exists in "
+                               f"{'region ' + region.name if region else 'no region'}"]})
         floor = attrs.get("floor_m", getattr(self.instance, "floor_m", 0))
         ceiling = attrs.get("ceiling_m", getattr(self.instance, "ceiling_m", None))
         if ceiling is not None and floor is not None and ceiling <= floor:

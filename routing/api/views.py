@@ -27,7 +27,7 @@ from routing import filtersets
 from routing.api import serializers
 from routing.models import Drone, DronePort, Flight, FlightGraph, FlightPlan, NoFlyZone
 from routing.services import exports
-from routing.services.graph import check_graph_options, region_osm_file
+from routing.services.graph import check_graph_job_parameters, region_osm_file
 from routing.services.planning import plan_flights_from_parameters
 from twin.api.pagination import ListPagination
 from twin.api.serializers import JobSerializer
@@ -108,7 +108,7 @@ class FlightGraphViewSet(viewsets.ReadOnlyModelViewSet):
         if data["no_fly"]:
             parameters["no_fly"] = data["no_fly"]
         try:
-            check_graph_options(data["options"])
+            parameters = check_graph_job_parameters(parameters)
             region_osm_file(region)
             job = submit_job("routing.build_flight_graph", parameters, user=request.user)
         except JobParameterError as exc:

@@ -148,7 +148,7 @@ def import_no_fly_zones(region: Region, osm_file: str | Path, *, radius_m: float
                       "source": NoFlyZoneSource.OSM}
             zone = existing.get(feature.source_id)
             if zone is None:
-                NoFlyZone.objects.update_or_create(source_id=feature.source_id, defaults=fields)
+                NoFlyZone.objects.create(source_id=feature.source_id, **fields)
                 report["created"] += 1
             elif (zone.kind, zone.buffer_m, zone.name) == (feature.kind, feature.buffer_m,
                                                           fields["name"]) and \

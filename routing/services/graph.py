@@ -481,11 +481,35 @@ def current_graph(region: Region) -> FlightGraph:
     return record
 
 
+NO_FLY_OPTIONS = ("radius_m", "military_buffer_m", "military_point_radius_m")
+
+
+def check_graph_job_parameters(parameters: dict) -> dict:
+    """Check the parameters of a ``routing.build_flight_graph`` job (the API checks them before
+    it queues one); returns them with the DEM path resolved. A DEM named by a job must be inside
+    the import folders (``settings.IMPORT_ROOTS``), like every file a job reads."""
+    from twin.services.ingest import import_job_path
+
+    check_parameters(parameters, allowed={"options", "force", "no_fly", "import_no_fly"},
+                     required=["region"], error=RoutingInputError)
+    options = dict(parameters.get("options") or {})
+    if options.get("dem_path"):
+        options["dem_path"] = str(import_job_path(str(options["dem_path"])))
+    check_graph_options(options)
+    no_fly = parameters.get("no_fly") or {}
+    if not isinstance(no_fly, dict):
+        raise RoutingInputError("no_fly must be an object")
+    check_parameters(no_fly, allowed=NO_FLY_OPTIONS, error=RoutingInputError)
+    for name, value in no_fly.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise RoutingInputError(f"no_fly.{name} must be a number of metres")
+    return {**parameters, "options": options, "no_fly": no_fly}
+
+
 def build_flight_graph_job(parameters: dict, progress: ProgressFn) -> dict:
     """Job ``routing.build_flight_graph``: ``{"region": name, "options": {...}, "force": false,
     "no_fly": {"radius_m": 500, ...}}``; returns the graph's summary."""
-    check_parameters(parameters, allowed={"options", "force", "no_fly", "import_no_fly"},
-                     required=["region"], error=RoutingInputError)
+    parameters = check_graph_job_parameters(parameters)
     record = build_flight_graph(parameters["region"], options=parameters.get("options") or {},
                                 force=bool(parameters.get("force", False)),
                                 import_no_fly=bool(parameters.get("import_no_fly", True)),

@@ -53,6 +53,9 @@ DEFAULT_OPTIONS = {
 }
 
 
+MATRIX_CELLS_MAX = 20_000_000  # (ports + targets) × graph nodes: about 1 GB of matrix arrays
+
+
 def _no_progress(fraction: float, message: str = "") -> None:
     """Progress callback used when the caller passes none."""
 
@@ -98,8 +101,13 @@ class DroneSpec:
             raise RoutingInputError("reserve_fraction must be from 0 to below 1")
         if not isinstance(self.service_time_s, int | float) or self.service_time_s < 0:
             raise RoutingInputError("service_time_s must not be negative")
-        if self.min_clearance_m < 0:
-            raise RoutingInputError("min_clearance_m must not be negative")
+        for name in ("min_clearance_m", "cruise_altitude_m", "max_altitude_m"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise RoutingInputError(f"{name} must be a number of metres, not negative "
+                                        f"(got {value!r})")
+        if self.max_duration_s is not None and not isinstance(self.max_duration_s, int | float):
+            raise RoutingInputError("max_duration_s must be a number of seconds")
         if self.cruise_altitude_m > self.max_altitude_m:
             raise RoutingInputError(f"cruise_altitude_m ({self.cruise_altitude_m:g} m) is above "
                                     f"max_altitude_m ({self.max_altitude_m:g} m)")
@@ -287,6 +295,13 @@ def plan_flights(region: str | Region, targets: list[Target], drone: Drone | Dro
         else:
             reachable.append((i, int(node), float(dist)))
 
+    # the batch Dijkstra keeps a few (ports + targets) × graph-nodes arrays in memory
+    most = max(1, MATRIX_CELLS_MAX // max(1, len(arrays.nodes)) - len(fleet))
+    if len(reachable) > most:
+        raise RoutingInputError(
+            f"too many targets for one plan on this graph: {len(reachable)} (at most {most} with "
+            f"{len(arrays.nodes)} graph nodes and {len(fleet)} port(s)); split the request, e.g. "
+            "by bbox")
     if check_only:
         return {"targets": len(targets), "ports": len(fleet),
                 "drones": sum(n for _, n in fleet), "skipped": len(skipped)}
@@ -579,8 +594,8 @@ def plan_flights_from_parameters(parameters: dict, *, user=None, job=None,
     "drone": id or {"range_m": …, …}, "drones": n, "ports": "substations" or [ids],
     "fleet": [{"port": id, "drones": n}], "options": {...}, "name": "…"}``
 
-    Ports created at substations are rolled back with everything else when planning fails,
-    and always with ``check_only`` (see :func:`plan_flights`).
+    Ports created at substations are rolled back when the request fails a check, and always
+    with ``check_only`` (see :func:`plan_flights`).
     """
     check_parameters(parameters, allowed={"drones", "ports", "fleet", "options", "name"},
                      required=["region", "targets", "drone"], error=RoutingInputError)
@@ -606,17 +621,21 @@ def plan_flights_from_parameters(parameters: dict, *, user=None, job=None,
     options = parameters.get("options") or {}
     if not isinstance(options, dict):
         raise RoutingInputError("options must be an object")
+    # Ports placed at substations are kept only if the request passes every check; the solve
+    # itself runs outside this transaction, so that the job's progress is committed as it goes
+    # (and the job row is not locked for the whole solve).
     with transaction.atomic():
         fleet, automatic = fleet_from_parameters(
             region, ports=parameters.get("ports"), drones=parameters.get("drones"),
             fleet=parameters.get("fleet"), targets=targets)
-        answer = plan_flights(region, targets, drone, fleet, options=options,
-                              name=str(parameters.get("name", "")), user=user, job=job,
-                              progress=progress, skip_ports_in_zones=automatic,
-                              check_only=check_only)
+        checked = plan_flights(region, targets, drone, fleet, options=options,
+                               skip_ports_in_zones=automatic, check_only=True)
         if check_only:
             transaction.set_rollback(True)
-        return answer
+            return checked
+    return plan_flights(region, targets, drone, fleet, options=options,
+                        name=str(parameters.get("name", "")), user=user, job=job,
+                        progress=progress, skip_ports_in_zones=automatic)
 
 
 def plan_flights_job(parameters: dict, progress: ProgressFn) -> dict:

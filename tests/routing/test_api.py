@@ -379,6 +379,13 @@ def test_flight_graphs_read_and_build(demo, operator_client, crew_client):
     r = operator_client.post("/api/v1/flight-graphs/build/", {
         "region": REGION, "options": {"corridor_weight": -1}}, format="json")
     assert r.status_code == 400 and "corridor_weight" in r.json()["message"]
+    # a job reads files only from the import folders; no-fly options are checked by name
+    r = operator_client.post("/api/v1/flight-graphs/build/", {
+        "region": REGION, "options": {"dem_path": "/etc/hostname"}}, format="json")
+    assert r.status_code == 400 and "path must be inside" in r.json()["message"]
+    r = operator_client.post("/api/v1/flight-graphs/build/", {
+        "region": REGION, "no_fly": {"radius": 500}}, format="json")
+    assert r.status_code == 400 and "unknown parameter(s) radius" in r.json()["message"]
     r = operator_client.post("/api/v1/flight-graphs/build/", {
         "region": REGION, "options": {"corridor_weight": 0.5}}, format="json")
     assert r.status_code == 202 and r.json()["kind"] == "routing.build_flight_graph"

@@ -21,7 +21,7 @@ from pyproj import Transformer
 from routing.models import DronePort, FlightGraph, FlightPlan, FlightPlanStatus, NoFlyZone
 from routing.services.errors import RoutingInputError
 from routing.services.exports import qgc_plan, write_exports
-from routing.services.graph import build_flight_graph, load_graph
+from routing.services.graph import build_flight_graph, current_graph, load_graph
 from routing.services.matrix import graph_arrays
 from routing.services.planning import (
     DroneSpec,
@@ -100,6 +100,21 @@ def test_no_fly_zones_from_osm(demo):
     assert zone.exterior.distance(zone.centroid) if zone.geom_type == "Polygon" else \
         zone.boundary.distance(zone.centroid) >= 500
     assert NoFlyZone.objects.filter(kind="helipad").count() == 4
+
+
+def test_overlapping_regions_each_keep_their_zones(demo):
+    from routing.services.airspace import active_zones, import_no_fly_zones
+
+    region = demo["region"]
+    other = Region.objects.create(name="Oberland", source_file=region.source_file)
+    try:
+        report = import_no_fly_zones(other, DEMO)
+        assert report["created"] == NoFlyZone.objects.filter(region=region, source="osm").count()
+        for each in (region, other):
+            assert "Heliport Balzers" in {z.name for z in active_zones(each, 60)}
+    finally:
+        NoFlyZone.objects.filter(region=other).delete()
+        other.delete()
 
 
 def test_every_target_visited_once_or_skipped_with_a_reason(demo):
@@ -304,7 +319,21 @@ def test_bad_input_is_refused_with_nothing_written(demo, graph_dir):
     with pytest.raises(RoutingInputError, match="unknown region"):
         plan_flights_from_parameters({"region": "atlantis", "targets": {"kind": "supports"},
                                       "drone": {"range_m": 1000}, "drones": 1})
+    with pytest.raises(RoutingInputError, match="min_clearance_m must be a number"):
+        plan_flights(region, targets, DroneSpec(range_m=RANGE_M, min_clearance_m=None),
+                     [(port, 1)])
     assert (FlightPlan.objects.count(), DronePort.objects.count()) == before
+
+
+def test_a_plan_too_large_for_memory_is_refused(demo, graph_dir, monkeypatch):
+    from routing.services import planning
+
+    nodes = load_graph(current_graph(demo["region"])).number_of_nodes()
+    monkeypatch.setattr(planning, "MATRIX_CELLS_MAX", nodes * 4)  # room for 1 port + 3 targets
+    targets = resolve_targets(demo["region"], "supports", limit=5)
+    with pytest.raises(RoutingInputError, match=r"too many targets .*\(at most 3 "):
+        plan_flights(demo["region"], targets, DroneSpec(range_m=RANGE_M),
+                     [(substation_ports(demo["region"])[0], 1)])
 
 
 def _dem(path: Path, *, wall_lat: float | None = None) -> Path:

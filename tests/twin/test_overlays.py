@@ -529,12 +529,19 @@ def test_api_surface_metadata_png_and_geotiff(caiso, crew_client):
 
 @needs_caiso
 @pytest.mark.django_db
-def test_api_large_uncached_surface_answers_202_with_a_job(caiso, crew_client):
-    response = crew_client.get(URL, _query(kind="surface", size="2048"))
+def test_api_large_uncached_surface_answers_202_with_a_job(caiso, operator_client, crew_client):
+    response = operator_client.get(URL, _query(kind="surface", size="2048"))
     assert response.status_code == 202, response.content
     job = Job.objects.get(pk=response.json()["job"]["id"])
     assert job.kind == "twin.build_price_overlay" and job.parameters["size"] == 2048
     assert job.parameters["at"] == "2022-09-01T07:05:00+00:00"
+    # asking again while it is queued gives the same job, not a second one
+    again = operator_client.get(URL, _query(kind="surface", size="2048"))
+    assert again.status_code == 202 and again.json()["job"]["id"] == job.pk
+    assert Job.objects.filter(kind="twin.build_price_overlay").count() == 1
+    # readers cannot start builds
+    refused = crew_client.get(URL, _query(kind="surface", size="2048"))
+    assert refused.status_code == 403 and "only operators" in refused.json()["message"]
 
 
 @needs_caiso
@@ -581,10 +588,10 @@ def worker_media(monkeypatch, tmp_path, settings):
 
 @needs_caiso
 def test_large_surface_is_built_by_a_worker_then_served(caiso, worker_media, start_worker,
-                                                         crew_client):
+                                                         operator_client, crew_client):
     start_worker()
     query = _query(kind="surface", size="1536", method="linear")
-    response = crew_client.get(URL, query)
+    response = operator_client.get(URL, query)
     assert response.status_code == 202, response.content
     job_id = response.json()["job"]["id"]
     deadline = time.monotonic() + 90

@@ -107,13 +107,7 @@ class ComputedPricesView(APIView):
             parameters["start"] = data["start"].isoformat()
         try:
             if data.get("network"):
-                network = data["network"]
-                if network.lower().endswith(".json") or "/" in network:
-                    from twin.services.ingest import import_job_path
-
-                    import_job_path(network)
-                opf.check_network(network)
-                parameters["network"] = network
+                parameters["network"] = opf.job_network(data["network"])
             elif not PricingNode.objects.filter(market__name=data["market"]).exists():
                 opf.resolve_market(data["market"])
                 return _bad(f"market {data['market']!r} has no pricing nodes; give a network "

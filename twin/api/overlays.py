@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 
 from twin.api.serializers import JobSerializer
 from twin.jobs import submit_job
-from twin.models import OverlayKind, PriceOverlay
+from twin.models import Job, OverlayKind, PriceOverlay
 from twin.services import overlays
 
 SYNC_MAX_SIZE = 1024
@@ -124,9 +124,15 @@ class PriceOverlayView(APIView):
         except overlays.OverlayError as exc:
             return _bad(str(exc))
         if overlay is None:
-            job = submit_job("twin.build_price_overlay", {
-                "market": market.name, "run": params["run"], "at": at.isoformat(),
-                "kind": kind, "method": method, "size": size}, user=request.user)
+            if not request.user.has_perm("twin.add_job"):
+                return _bad(f"a surface larger than {SYNC_MAX_SIZE} px that is not built yet is "
+                            "built by a job, which only operators can start; ask for size="
+                            f"{SYNC_MAX_SIZE} or less", status.HTTP_403_FORBIDDEN)
+            parameters = {"market": market.name, "run": params["run"], "at": at.isoformat(),
+                          "kind": kind, "method": method, "size": size}
+            job = (Job.objects.filter(kind="twin.build_price_overlay", parameters=parameters)
+                   .exclude(status__in=Job.FINISHED).order_by("-pk").first()
+                   or submit_job("twin.build_price_overlay", parameters, user=request.user))
             return Response({"message": "the overlay is being built; poll the job, then repeat "
                                         "this request", "job": JobSerializer(job).data},
                             status=status.HTTP_202_ACCEPTED)

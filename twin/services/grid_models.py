@@ -92,6 +92,20 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60]
 
 
+def check_network_name(name: str) -> None:
+    """Raise :class:`ImportFailed` (with close matches) unless ``name`` is a
+    :mod:`pandapower.networks` function name."""
+    names = network_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else "e.g. mv_oberrhein, lv_schutterwald, case9 — or give a JSON file"
+        )
+        raise ImportFailed(f"unknown pandapower network {name!r}: {hint}")
+
+
 def load_network(network: str | Path):
     """Load a pandapower network; return ``(net, key)``.
 
@@ -118,15 +132,7 @@ def load_network(network: str | Path):
         if not hasattr(net, "bus") or not hasattr(net, "line"):
             raise ImportFailed(f"{path.name}: not a pandapower network (no bus/line tables)")
         return net, slug(str(getattr(net, "name", "") or "")) or slug(path.stem) or "network"
-    names = network_names()
-    if text not in names:
-        close = difflib.get_close_matches(text, names, n=3)
-        hint = (
-            f"did you mean {', '.join(close)}?"
-            if close
-            else "e.g. mv_oberrhein, lv_schutterwald, case9 — or give a JSON file"
-        )
-        raise ImportFailed(f"unknown pandapower network {text!r}: {hint}")
+    check_network_name(text)
     try:
         net = getattr(_networks_module(), text)()
     except Exception as exc:  # a network function that needs arguments or data it lacks

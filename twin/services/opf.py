@@ -656,6 +656,21 @@ def check_network(network: str) -> None:
         load_network(text)  # raises with "did you mean …"
 
 
+def job_network(network: str) -> str:
+    """A network named by a job or an API request: a :mod:`pandapower.networks` name, or a JSON
+    file inside the import folders (returned resolved); any other file is refused."""
+    from twin.services.grid_models import check_network_name
+    from twin.services.ingest import import_job_path
+
+    text = str(network)
+    if not text.lower().endswith(".json"):
+        check_network_name(text)
+        return text
+    path = str(import_job_path(text))
+    check_network(path)
+    return path
+
+
 def ensure_network(network: str | None, market_name: str | None) -> str:
     """The market to price: import ``network`` into the twin (``import_pandapower``) when the
     market does not exist yet or has no nodes; return the market's name."""
@@ -685,11 +700,7 @@ def compute_lmps_job(parameters: dict, progress: Progress) -> dict:
     the import folders, imported first when the market is not in the twin yet)."""
     check_parameters(parameters, allowed={"market", "network", "scenario", "intervals", "start",
                                           "ac"}, error=OpfError)
-    network = parameters.get("network") or None
-    if network and (str(network).lower().endswith(".json") or "/" in str(network)):
-        from twin.services.ingest import import_job_path
-
-        network = str(import_job_path(network))
+    network = job_network(parameters["network"]) if parameters.get("network") else None
     scenario = parameters.get("scenario") or {}
     if not isinstance(scenario, dict):
         raise OpfError("scenario must be a JSON object")
