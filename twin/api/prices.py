@@ -16,21 +16,23 @@ Bad parameters → 400 with a ``message`` naming the parameter.
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 
-import numpy as np
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from pyproj import Transformer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from twin.models import Market, MarketRun, NodalPrice, PricingNode
-from twin.services.carbon import carbon_at, carbon_series
-from twin.services.geometry import utm_srid
-from twin.services.prices import PRICE_VALUES, intervals, node_series, prices_at
+from twin.services.carbon import carbon_series
+from twin.services.prices import (
+    PRICE_VALUES,
+    intervals,
+    node_series,
+    price_at_location,
+    prices_at,
+)
 
 MAX_SERIES_DAYS = 31
 MAX_CARBON_DAYS = 366
@@ -276,53 +278,17 @@ class PriceAtView(APIView):
     @extend_schema(parameters=[AtQuery], responses={200: AtSerializer})
     def get(self, request):
         params = _params(AtQuery, request)
-        market, at, method = params["market"], params["at"], params["method"]
-        prices = [p for p in prices_at(market, params["run"], at) if p.node.location]
-        body = {"method": method, "node": None, "distance_m": None, "lmp_per_mwh": None,
-                "currency": market.currency, "carbon_g_per_kwh": None,
-                "interval_start": None, "interval_end": None, "note": ""}
-        if not prices:
-            body["note"] = "no located node has a price for an interval holding this time"
-            body["carbon_g_per_kwh"] = _carbon_value(carbon_at(market, at))
-            return Response(body)
-        lonlat = np.array([[p.node.location.x, p.node.location.y] for p in prices])
-        to_m = Transformer.from_crs(4326, utm_srid_for(params["lon"], params["lat"]),
-                                    always_xy=True)
-        xy = np.column_stack(to_m.transform(lonlat[:, 0], lonlat[:, 1]))
-        query = np.array([to_m.transform(params["lon"], params["lat"])])
-        distances = np.hypot(*(xy - query).T)
-        nearest = prices[int(np.argmin(distances))]
-        body.update(interval_start=nearest.interval_start, interval_end=nearest.interval_end,
-                    node=_node(nearest.node), distance_m=float(distances.min()))
-        if method == "nearest":
-            body["lmp_per_mwh"] = nearest.lmp_per_mwh
-            body["note"] = "the nearest located node's price"
-            body["carbon_g_per_kwh"] = _carbon_value(carbon_at(nearest.node, at))
-            return Response(body)
-        from twin.services.interpolate import interpolate
-
-        values = np.array([p.lmp_per_mwh for p in prices])
+        market = params["market"]
         try:
-            value = float(interpolate(xy, values, query, method="idw")[0])
+            answer = price_at_location(market, params["run"], params["at"], params["lon"],
+                                       params["lat"], method=params["method"])
         except ValueError as exc:  # fewer than three nodes, or all on one line
             return Response({"message": f"method: cannot interpolate here ({exc}); use "
                                         "method=nearest"}, status=status.HTTP_400_BAD_REQUEST)
-        body["carbon_g_per_kwh"] = _carbon_value(carbon_at(market, at))
-        if math.isnan(value):
-            body["note"] = ("outside the nodes' coverage (their convex hull): no interpolated "
-                            "price; the nearest node is given for reference")
-        else:
-            body["lmp_per_mwh"] = value
-            body["note"] = (f"inverse-distance (modified Shepard) interpolation of the 8 nearest "
-                            f"of {len(prices)} nodes; the nearest node is given for reference")
-        return Response(body)
-
-
-def utm_srid_for(lon: float, lat: float) -> int:
-    """EPSG code of the UTM zone holding ``lon``, ``lat``."""
-    from django.contrib.gis.geos import Point
-
-    return utm_srid(Point(lon, lat, srid=4326))
+        node = answer.pop("node")
+        answer["carbon_g_per_kwh"] = _carbon_value(answer.pop("carbon"))
+        return Response({**answer, "node": _node(node) if node else None,
+                         "currency": market.currency})
 
 
 class CarbonView(APIView):

@@ -1107,3 +1107,56 @@ def intervals(market: Market, run: str, start: datetime | None = None,
         prices = prices.filter(interval_start__lt=end)
     return list(prices.order_by("interval_start").values_list("interval_start", flat=True)
                 .distinct())
+
+
+def price_at_location(market: Market, run: str, at: datetime, lon: float, lat: float, *,
+                      method: str = "nearest") -> dict:
+    """Price and carbon at a location and time, saying how they were found.
+
+    ``nearest``: the price of the nearest located node (distances in metres, in the location's
+    UTM zone) and that node's carbon intensity. ``interpolated``: inverse-distance (modified
+    Shepard) interpolation of the nodes' prices (:func:`twin.services.interpolate.interpolate`),
+    ``None`` outside their convex hull, with the market's carbon intensity; the nearest node is
+    given for reference.
+
+    Returns ``{"method", "node", "distance_m", "lmp_per_mwh", "interval_start", "interval_end",
+    "carbon", "note"}`` (``node``: a :class:`~twin.models.PricingNode` or ``None``; ``carbon``:
+    :func:`~twin.services.carbon.carbon_at`'s answer). Raises ``ValueError`` when interpolation
+    is impossible (fewer than three nodes, or all on one line).
+    """
+    from pyproj import Transformer
+
+    from twin.services.carbon import carbon_at
+    from twin.services.geometry import utm_srid
+    from twin.services.interpolate import interpolate
+
+    prices = [p for p in prices_at(market, run, at) if p.node.location]
+    answer = {"method": method, "node": None, "distance_m": None, "lmp_per_mwh": None,
+              "interval_start": None, "interval_end": None, "carbon": None, "note": ""}
+    if not prices:
+        answer["note"] = "no located node has a price for an interval holding this time"
+        answer["carbon"] = carbon_at(market, at)
+        return answer
+    lonlat = np.array([[p.node.location.x, p.node.location.y] for p in prices])
+    to_m = Transformer.from_crs(4326, utm_srid(Point(lon, lat, srid=4326)), always_xy=True)
+    xy = np.column_stack(to_m.transform(lonlat[:, 0], lonlat[:, 1]))
+    query = np.array([to_m.transform(lon, lat)])
+    distances = np.hypot(*(xy - query).T)
+    nearest = prices[int(np.argmin(distances))]
+    answer.update(interval_start=nearest.interval_start, interval_end=nearest.interval_end,
+                  node=nearest.node, distance_m=float(distances.min()))
+    if method == "nearest":
+        answer.update(lmp_per_mwh=nearest.lmp_per_mwh, carbon=carbon_at(nearest.node, at),
+                      note="the nearest located node's price")
+        return answer
+    value = float(interpolate(xy, np.array([p.lmp_per_mwh for p in prices]), query,
+                              method="idw")[0])
+    answer["carbon"] = carbon_at(market, at)
+    if math.isnan(value):
+        answer["note"] = ("outside the nodes' coverage (their convex hull): no interpolated "
+                          "price; the nearest node is given for reference")
+    else:
+        answer["lmp_per_mwh"] = value
+        answer["note"] = (f"inverse-distance (modified Shepard) interpolation of the 8 nearest "
+                          f"of {len(prices)} nodes; the nearest node is given for reference")
+    return answer
