@@ -17,17 +17,20 @@ Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/
   marked ``source='bench-tiles'``, then ``ANALYZE``d. Seeding is skipped when the counts match.
 * Tiles: for each zoom of ``--zooms`` (8, 11, 14, 16), ``--tiles`` distinct tiles, each the tile
   holding a random support of a random copy (so tiles lie where the grid is).
-* Timed, interleaved (alternating which goes first), ``--rounds`` times per tile and layer:
-  (a) the endpoint in process through the whole Django/DRF stack with a force-authenticated user
-  and the tile cache disabled (``TILES_CACHE_TIMEOUT=0``): URL routing, middleware, permission,
-  the layer's version query, the tile query, the response; (b) a hand-written ``ST_AsMVT`` query
-  for the same tile and the same rules (``ST_TileEnvelope`` + ``&&`` on the GiST index); (c) the
+* Timed, interleaved (rotating which goes first), ``--rounds`` times per tile and layer:
+  (a) the endpoint as a WSGI server calls it (``config.wsgi.application``: environ in, body
+  out, response closed), signed in with a real session cookie as the map page is, the tile
+  cache disabled (``TILES_CACHE_TIMEOUT=0``): request and signals, the security and tile
+  middleware, the session check (remembered for ``TILES_AUTH_TTL``, see ``twin/tiles.py``), the
+  tile query, the response; (b) a hand-written ``ST_AsMVT`` query for the same tile and the same
+  rules (``ST_TileEnvelope`` + ``&&`` on the GiST index) on Django's connection; (c) the
   service's own generated statement without HTTP (``render_tile``), which splits the ratio into
   ``service_sql_vs_raw`` (is our SQL as good as hand-written?) and ``http_overhead_ms`` (what
-  Django, DRF and the test client add per request). The endpoint and the bare SQL must return
-  the same feature ids (checked in the first round). Layers without a rule at a zoom (supports
-  below z13, chargers below z10) are answered empty without a query; their endpoint time is
-  reported as ``no_rule``.
+  the web stack adds per request); (d) ``endpoint_recheck``: (a) with ``TILES_AUTH_TTL=0``,
+  the session and its user read on every request (two queries more), reported beside the goal,
+  not in it. The endpoint and the bare SQL must return the same feature ids (checked in the
+  first round). Layers without a rule at a zoom (supports below z13, chargers below z10) are
+  answered empty without a query; their endpoint time is reported as ``no_rule``.
 * ``endpoint_cached_ms`` / ``ratio_cached_*``: the endpoint as it is served, with the tile
   cache on (Django's cache; each tile fetched once untimed first, then ``--rounds`` timed
   requests): a version query and a cache read instead of the tile query, against the same bare
@@ -45,6 +48,7 @@ layer), every tile < 500 KB, p95 of z14 requests < 50 ms.
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import statistics
 import sys
@@ -341,12 +345,39 @@ def run_raw(statement: tuple[str, dict]) -> bytes:
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
-def run_endpoint(client, layer: str, z: int, x: int, y: int):
-    response = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt")
-    if response.status_code != 200:
-        raise SystemExit(f"tiles: endpoint answered {response.status_code} for {layer} "
-                         f"{z}/{x}/{y}: {response.content[:300]!r}")
-    return response
+class WsgiClient:
+    """The endpoint as a WSGI server (gunicorn) calls it: ``config.wsgi.application``, an environ
+    in, the body's bytes out, the response closed (which ends the request). Signed in with a
+    real session cookie, as the map page is; no test-client instrumentation."""
+
+    def __init__(self, session_cookie: str):
+        from django.conf import settings
+        from django.core.wsgi import get_wsgi_application
+
+        self.app = get_wsgi_application()
+        self.cookie = f"{settings.SESSION_COOKIE_NAME}={session_cookie}"
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "",
+                   "SCRIPT_NAME": "", "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+                   "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "localhost",
+                   "HTTP_COOKIE": self.cookie, "wsgi.input": io.BytesIO(b""),
+                   "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
+        status = []
+        body = self.app(environ, lambda line, headers, exc_info=None: status.append(line))
+        try:
+            data = b"".join(body)
+        finally:
+            body.close()
+        return int(status[0][:3]), data
+
+
+def run_endpoint(client: WsgiClient, layer: str, z: int, x: int, y: int) -> bytes:
+    status, data = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt")
+    if status != 200:
+        raise SystemExit(f"tiles: endpoint answered {status} for {layer} {z}/{x}/{y}: "
+                         f"{data[:300]!r}")
+    return data
 
 
 def ids(data: bytes, layer: str) -> set[int]:
@@ -419,8 +450,8 @@ def main() -> None:
                         help="copies of the Liechtenstein grid (6667: 1.24 M supports, 100 k lines)")
     parser.add_argument("--zooms", default="8,11,14,16", help="zoom levels (8,11,14,16)")
     parser.add_argument("--tiles", type=int, default=20, help="distinct tiles per zoom (20)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="times each tile is fetched, per method (3)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="times each tile is fetched, per method (5)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up tiles per zoom (3)")
     parser.add_argument("--seed", type=int, default=20261128, help="random seed")
     parser.add_argument("--pbf", type=Path, default=DEFAULT_PBF, help="the template OSM extract")
@@ -435,8 +466,8 @@ def main() -> None:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
+    from django.test import Client
     from django.test.utils import override_settings
-    from rest_framework.test import APIClient
 
     from twin.services import tiles
 
@@ -454,8 +485,9 @@ def main() -> None:
     assert settings.TILES_CACHE_TIMEOUT == 0
 
     user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_active": True})
-    client = APIClient(HTTP_HOST="localhost")
-    client.force_authenticate(user=user)
+    browser = Client()
+    browser.force_login(user)  # a real session, as the map page has
+    client = WsgiClient(browser.cookies[settings.SESSION_COOKIE_NAME].value)
 
     log("warming up")
     for chosen in warmup.values():
@@ -475,12 +507,18 @@ def main() -> None:
                 for layer in LAYERS:
                     statement = raw_statement(layer, *tile)
                     samples = per_layer[layer]
-                    methods = ["endpoint", "raw", "service"] if statement else ["endpoint"]
+                    methods = (["endpoint", "raw", "service", "endpoint_recheck"] if statement
+                               else ["endpoint"])
                     shift = (t + round_no) % len(methods)  # rotate who goes first
                     for which in methods[shift:] + methods[:shift]:
+                        # endpoint_recheck: the session checked on every request (no credential
+                        # cache): one session and one user query more
+                        settings.TILES_AUTH_TTL = 0 if which == "endpoint_recheck" else 60
                         started = time.perf_counter()
                         if which == "endpoint":
-                            body = run_endpoint(client, layer, *tile).content
+                            body = run_endpoint(client, layer, *tile)
+                        elif which == "endpoint_recheck":
+                            run_endpoint(client, layer, *tile)
                         elif which == "raw":
                             raw = run_raw(statement)
                         else:
@@ -494,6 +532,7 @@ def main() -> None:
                             raise SystemExit(f"tiles: {layer} {tile}: the endpoint and the bare "
                                              f"SQL hold different features")
         results[z] = per_layer
+    settings.TILES_AUTH_TTL = 60
 
     log("measuring the endpoint as served: tile cache on, each tile fetched once before")
     overrides.disable()
@@ -505,9 +544,8 @@ def main() -> None:
                 run_endpoint(client, layer, *tile)  # the miss that fills the cache
                 for _ in range(args.rounds):
                     started = time.perf_counter()
-                    response = run_endpoint(client, layer, *tile)
+                    run_endpoint(client, layer, *tile)
                     results[z][layer]["cached_ms"].append((time.perf_counter() - started) * 1000)
-                    assert response.status_code == 200
     overrides.enable()
 
     log("measuring where the endpoint's time goes")
@@ -566,6 +604,9 @@ def main() -> None:
                 "service_sql_ms": summary(service),
                 "ratio_median": round(ratio_median, 2),
                 "ratio_p95": round(ratio_p95, 2),
+                "endpoint_recheck_ms": summary(samples["endpoint_recheck_ms"]),
+                "ratio_recheck_median": round(statistics.median(samples["endpoint_recheck_ms"])
+                                              / statistics.median(raw), 2),
                 "endpoint_cached_ms": summary(cached),
                 "ratio_cached_median": round(cached_ratios[-1][1], 2),
                 "ratio_cached_p95": round(cached_ratios[-1][2], 2),

@@ -42,6 +42,10 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "IMPORT_MAX_UPLOAD_MB": "largest file accepted for import uploads (default 2048)",
     "MAP_BASEMAP_STYLE_URL": "a MapLibre style URL for the field map's basemap where there is "
     "internet (default: none: the offline basemap drawn from the regions' OSM roads)",
+    "TILES_CACHE_TIMEOUT": "seconds a rendered vector tile stays in Django's cache, keyed by "
+    "its layer's version (default 600; 0 renders every request)",
+    "TILES_AUTH_TTL": "seconds a tile request's session or token check is remembered in the "
+    "process (default 60, the tiles' max-age; 0 checks every request)",
     "LOG_LEVEL": "root log level (default INFO)",
 }
 
@@ -106,6 +110,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "twin.tiles.TileMiddleware",  # tiles skip the rest: see twin/tiles.py, "The hot path"
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -145,7 +150,13 @@ EMBEDDED = DATABASES["default"]["ENGINE"].endswith("spatialite")
 if not EMBEDDED:
     # The API's short spatial queries lose more to JIT compilation than they gain (measured by
     # bench/charger_near.py: p95 up to 4x raw SQL with JIT on); heavy jobs may SET jit = on.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # Server-side prepared statements only where asked for (prepare=True: the tile service's
+    # twin.services.tiles.prepared_cursor; psycopg never prepares on its own with this
+    # threshold, and Django's client-side cursors never ask), each kept with one generic plan,
+    # so a tile's statement is planned once per connection.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        options="-c jit=off -c plan_cache_mode=force_generic_plan",
+        prepare_threshold=2**31 - 1)
 if EMBEDDED:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
@@ -260,6 +271,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 MAP_BASEMAP_STYLE_URL = env("MAP_BASEMAP_STYLE_URL")
+TILES_CACHE_TIMEOUT = int(env("TILES_CACHE_TIMEOUT", "600"))
+TILES_AUTH_TTL = int(env("TILES_AUTH_TTL", "60"))
 
 JOB_HEARTBEAT_TIMEOUT_S = int(env("JOB_HEARTBEAT_TIMEOUT_S", "300"))
 JOB_MAX_ATTEMPTS = int(env("JOB_MAX_ATTEMPTS", "2"))

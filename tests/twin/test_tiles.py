@@ -20,10 +20,12 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.test import Client
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from shapely.geometry import shape
 
 from tests.conftest import REPO
+from twin import tiles as tile_http
 from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
 from twin.services import tiles
 from twin.services.osm_import import import_osm
@@ -64,17 +66,22 @@ def demo(django_db_setup, django_db_blocker) -> dict:
 @pytest.fixture(autouse=True)
 def fresh_tile_cache():
     """Each test starts with an empty tile cache (in SQLite rolled-back ids come back, and with
-    them versions of data that no longer exists)."""
+    them versions of data that no longer exists) and no remembered credentials."""
     cache.clear()
+    tile_http.credentials.clear()
     yield
     cache.clear()
+    tile_http.credentials.clear()
 
 
 @pytest.fixture
 def api(crew) -> APIClient:
-    """A signed-in client that costs no authentication query (to count a tile's queries)."""
+    """A client with a real API token, already checked once, so that a tile costs no
+    authentication query (the check is remembered, see ``twin.tiles``): a tile's own queries
+    can be counted."""
     client = APIClient()
-    client.force_authenticate(crew)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=crew)[0]}")
+    assert client.get(url("supports", *Z8)).status_code == 200  # no rule at z8: the token only
     return client
 
 
@@ -315,6 +322,104 @@ def test_wrong_token_is_refused(demo):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
     assert client.get(url("lines", *Z8)).status_code == 401
+
+
+def test_credentials_are_checked_once_a_minute_and_forgotten_on_revocation(
+        demo, crew, django_assert_num_queries):
+    """A session (as the map page has) costs its session and user queries on the first tile
+    only; logging out or deleting a token refuses the next tile at once."""
+    browser = Client()
+    browser.force_login(crew)
+    tile = url("supports", *Z8)  # no rule at z8: whatever is queried is authentication
+    with django_assert_num_queries(2):  # the session, its user
+        assert browser.get(tile).status_code == 200
+    with django_assert_num_queries(0):
+        assert browser.get(tile).status_code == 200
+    browser.logout()
+    response = browser.get(tile)
+    assert response.status_code == 401 and response.json()["detail"]
+
+    token = Token.objects.create(user=crew)
+    scripted = APIClient()
+    scripted.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    with django_assert_num_queries(1):  # the token and its user, one join
+        assert scripted.get(tile).status_code == 200
+    with django_assert_num_queries(0):
+        assert scripted.get(tile).status_code == 200
+    token.delete()
+    assert scripted.get(tile).status_code == 401
+
+
+def test_credentials_expire_and_can_be_checked_every_time(demo, crew, settings,
+                                                         django_assert_num_queries):
+    browser = Client()
+    browser.force_login(crew)
+    tile = url("supports", *Z8)
+    assert browser.get(tile).status_code == 200
+    key = tile_http.credentials.key("session", browser.cookies[settings.SESSION_COOKIE_NAME].value)
+    assert tile_http.credentials.valid(key)
+    tile_http.credentials._seen[key] = time.monotonic() - 1  # as if a minute had gone by
+    with django_assert_num_queries(2):
+        assert browser.get(tile).status_code == 200
+    settings.TILES_AUTH_TTL = 0
+    for _ in range(2):
+        with django_assert_num_queries(2):
+            assert browser.get(tile).status_code == 200
+    crew.is_active = False
+    crew.save()
+    assert browser.get(tile).status_code == 401  # checked again: an inactive user is refused
+
+
+@pytest.mark.parametrize("header,message", [
+    ("Token", "No credentials provided"),
+    ("Token a b", "should not contain spaces"),
+    ("Token not-a-token", "Invalid token"),
+])
+def test_malformed_tokens_are_refused_with_a_reason(demo, header, message):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get(url("lines", *Z8))
+    assert response.status_code == 401 and message in response.json()["detail"]
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_tiles_are_read_only(api):
+    response = api.post(url("lines", *Z8))
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+    assert api.head(url("lines", *Z8)).status_code == 200
+
+
+def test_the_tile_middleware_and_the_url_configuration_answer_alike(demo, api, settings):
+    """The middleware's shortcut serves exactly what the URL configuration serves; a malformed
+    tile path goes on to the URL configuration's 404."""
+    fast = api.get(url("lines", *SCHAAN_TOWERS_Z14))
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "twin.tiles.TileMiddleware"]
+    slow_client = APIClient()  # a client loads the middleware on its first request
+    slow_client.credentials(HTTP_AUTHORIZATION=api._credentials["HTTP_AUTHORIZATION"])
+    slow = slow_client.get(url("lines", *SCHAAN_TOWERS_Z14))
+    assert fast.status_code == slow.status_code == 200
+    assert fast.content == slow.content and fast["ETag"] == slow["ETag"] and fast.content
+    assert fast["Vary"] == slow["Vary"] and fast["Cache-Control"] == slow["Cache-Control"]
+    assert fast["X-Content-Type-Options"] == slow["X-Content-Type-Options"] == "nosniff"
+    # the session middleware ran on the slow path only
+    assert not hasattr(fast.wsgi_request, "session") and hasattr(slow.wsgi_request, "session")
+    assert api.get("/tiles/lines/8/134.mvt").status_code == 404
+
+
+@pytest.mark.skipif(not ON_POSTGIS, reason="PostgreSQL's prepared statements")
+def test_tile_statements_are_prepared_once_with_a_generic_plan(demo, api, settings):
+    """Each rule's statement is parsed and planned once per connection (see
+    ``twin.services.tiles.prepared_cursor``), with one generic plan for every tile."""
+    from django.db import connection
+
+    settings.TILES_CACHE_TIMEOUT = 0
+    for tile in SCHAAN_Z16[:6]:
+        assert api.get(url("supports", *tile)).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                       "WHERE statement LIKE %s", ['%ST_AsMVT%"twin_support"%'])
+        plans = cursor.fetchall()
+    assert len(plans) == 1 and plans[0][0] >= 5 and plans[0][1] == 0
 
 
 @pytest.mark.parametrize("path,status,text", [
