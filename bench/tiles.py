@@ -25,9 +25,11 @@ Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/
   tile query, the response; (b) a hand-written ``ST_AsMVT`` query for the same tile and the same
   rules (``ST_TileEnvelope`` + ``&&`` on the GiST index) on Django's connection; (c) the
   service's own generated statement without HTTP (``render_tile``), which splits the ratio into
-  ``service_sql_vs_raw`` (is our SQL as good as hand-written?) and ``http_overhead_ms`` (what
+  ``service_sql_vs_raw`` (our statement, prepared, against the hand-written text) and ``http_overhead_ms`` (what
   the web stack adds per request); (d) ``endpoint_recheck``: (a) with ``TILES_AUTH_TTL=0``,
-  the session and its user read on every request (two queries more), reported beside the goal,
+  the session and its user read on every request (two queries more); (e) ``raw_prepared``:
+  (b) prepared once per connection with a generic plan, as the service prepares its own
+  statements (``ratio_vs_prepared_raw``). (d) and (e) are reported beside the goal,
   not in it. The endpoint and the bare SQL must return the same feature ids (checked in the
   first round). Layers without a rule at a zoom (supports below z13, chargers below z10) are
   answered empty without a query; their endpoint time is reported as ``no_rule``.
@@ -336,10 +338,14 @@ def naive_statement(layer: str, z: int, x: int, y: int) -> tuple[str, dict]:
     return sql, {"z": z, "x": x, "y": y}
 
 
-def run_raw(statement: tuple[str, dict]) -> bytes:
+def run_raw(statement: tuple[str, dict], *, prepared: bool = False) -> bytes:
+    """The bare statement sent as text, or (``prepared``) prepared once per connection as the
+    tile service prepares its own."""
     from django.db import connection
 
-    with connection.cursor() as cursor:
+    from twin.services.tiles import prepared_cursor
+
+    with (prepared_cursor() if prepared else connection.cursor()) as cursor:
         cursor.execute(*statement)
         row = cursor.fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
@@ -507,8 +513,8 @@ def main() -> None:
                 for layer in LAYERS:
                     statement = raw_statement(layer, *tile)
                     samples = per_layer[layer]
-                    methods = (["endpoint", "raw", "service", "endpoint_recheck"] if statement
-                               else ["endpoint"])
+                    methods = (["endpoint", "raw", "service", "endpoint_recheck",
+                                "raw_prepared"] if statement else ["endpoint"])
                     shift = (t + round_no) % len(methods)  # rotate who goes first
                     for which in methods[shift:] + methods[:shift]:
                         # endpoint_recheck: the session checked on every request (no credential
@@ -521,6 +527,8 @@ def main() -> None:
                             run_endpoint(client, layer, *tile)
                         elif which == "raw":
                             raw = run_raw(statement)
+                        elif which == "raw_prepared":
+                            run_raw(statement, prepared=True)
                         else:
                             tiles.render_tile(layer, *tile, encoder="postgis")
                         samples[f"{which}_ms"].append((time.perf_counter() - started) * 1000)
@@ -604,6 +612,9 @@ def main() -> None:
                 "service_sql_ms": summary(service),
                 "ratio_median": round(ratio_median, 2),
                 "ratio_p95": round(ratio_p95, 2),
+                "raw_prepared_sql_ms": summary(samples["raw_prepared_ms"]),
+                "ratio_vs_prepared_raw_median": round(statistics.median(endpoint) / statistics.median(
+                    samples["raw_prepared_ms"]), 2),
                 "endpoint_recheck_ms": summary(samples["endpoint_recheck_ms"]),
                 "ratio_recheck_median": round(statistics.median(samples["endpoint_recheck_ms"])
                                               / statistics.median(raw), 2),
