@@ -25,13 +25,13 @@ Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/
   tile query, the response; (b) a hand-written ``ST_AsMVT`` query for the same tile and the same
   rules (``ST_TileEnvelope`` + ``&&`` on the GiST index) on Django's connection; (c) the
   service's own generated statement without HTTP (``render_tile``), which splits the ratio into
-  ``service_sql_vs_raw`` (our statement, prepared, against the hand-written text) and ``http_overhead_ms`` (what
-  the web stack adds per request); (d) ``endpoint_recheck``: (a) with ``TILES_AUTH_TTL=0``,
-  the session and its user read on every request (two queries more); (e) ``raw_prepared``:
-  (b) prepared once per connection with a generic plan, as the service prepares its own
-  statements (``ratio_vs_prepared_raw``). (d) and (e) are reported beside the goal,
-  not in it. The endpoint and the bare SQL must return the same feature ids (checked in the
-  first round). Layers without a rule at a zoom (supports below z13, chargers below z10) are
+  ``service_sql_vs_raw`` (our statement, prepared, against the hand-written text) and
+  ``http_overhead_ms`` (what the web stack adds per request); (d) ``endpoint_recheck``: (a)
+  with ``TILES_AUTH_TTL=0``, the session and its user read on every request (two queries
+  more); (e) ``raw_prepared``: (b) prepared once per connection with a generic plan, as the
+  service prepares its own statements (``ratio_vs_prepared_raw``). (d) and (e) are reported
+  beside the goal, not in it. The endpoint and the bare SQL must return the same feature ids
+  (checked in the first round). Layers without a rule at a zoom (supports below z13, chargers below z10) are
   answered empty without a query; their endpoint time is reported as ``no_rule``.
 * ``endpoint_cached_ms`` / ``ratio_cached_*``: the endpoint as it is served, with the tile
   cache on (Django's cache; each tile fetched once untimed first, then ``--rounds`` timed
