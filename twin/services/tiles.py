@@ -41,6 +41,8 @@ Encoding
   4326 geometry), the rule's filter (compiled once per rule), ``ST_Simplify`` in lon/lat when
   the rule simplifies, ``ST_AsMVTGeom(ST_Transform(…, 3857), ST_TileEnvelope(z, x, y), 4096,
   64)`` and ``ST_AsMVT``: byte for byte what a hand-written query gives (``bench/tiles.py``).
+  Each rule's statement is prepared once per connection with a generic plan
+  (:func:`prepared_cursor`): for a small tile, planning costs more than running.
 * **Python** (the embedded SpatiaLite mode, which has no MVT functions): the same rows through
   the ORM (prefiltered with ``MbrIntersects``), then the steps of ``ST_AsMVTGeom`` —
   remove points closer than half a tile unit, Douglas–Peucker at half a unit, to tile
