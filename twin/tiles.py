@@ -28,7 +28,9 @@ it small (``bench/tiles.py`` measures the endpoint against the bare SQL):
 * :class:`TileMiddleware`, placed right after Django's ``SecurityMiddleware``, answers tile
   URLs itself with :func:`tile_view` — resolved by the same URL pattern — so tiles skip the
   session, CSRF, message, clickjacking and history middleware, none of which a read-only binary
-  answer needs. Without the middleware the same view is reached through the URL configuration.
+  answer needs (the host is still checked against ``ALLOWED_HOSTS``). A session cookie not
+  checked lately takes the whole stack once, so that Django can save a session it rotates.
+  Without the middleware the same view is reached through the URL configuration.
 * Credentials are checked as the REST API checks them (DRF's ``TokenAuthentication``, or
   Django's session and ``auth.get_user``, which also verifies the session's password hash),
   and a success is remembered in the process for ``TILES_AUTH_TTL`` seconds (default 60, the
@@ -45,7 +47,6 @@ import hashlib
 import sys
 import threading
 import time
-from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import get_user, user_logged_out
@@ -92,49 +93,61 @@ class CredentialCache:
         with self._lock:
             if len(self._seen) >= self.max_entries:
                 for old in list(self._seen)[: self.max_entries // 2]:
-                    del self._seen[old]
+                    self._seen.pop(old, None)
             self._seen[key] = time.monotonic() + ttl_s
 
     def forget(self, key: str) -> None:
-        self._seen.pop(key, None)
+        with self._lock:
+            self._seen.pop(key, None)
 
     def clear(self) -> None:
-        self._seen.clear()
+        with self._lock:
+            self._seen.clear()
 
 
 credentials = CredentialCache()
 
 
-def _session_engine():
-    return import_module(settings.SESSION_ENGINE)
+def _ttl_s() -> float:
+    return float(getattr(settings, "TILES_AUTH_TTL", CACHE_MAX_AGE_S))
+
+
+def _token_header(request: HttpRequest) -> list[bytes] | None:
+    header = get_authorization_header(request).split()
+    if header and header[0].lower() == TokenAuthentication.keyword.lower().encode():
+        return header
+    return None
+
+
+def _remembered_session(request: HttpRequest) -> bool:
+    """Whether the request's session cookie passed a check less than ``TILES_AUTH_TTL`` ago."""
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    return bool(session_key) and _ttl_s() > 0 and credentials.valid(
+        credentials.key("session", session_key))
 
 
 def authenticated(request: HttpRequest) -> bool:
     """Whether the request carries a valid API token or session (see the module notes).
 
     Raises ``AuthenticationFailed`` for a malformed or unknown token, as the REST API does; a
-    missing, expired or signed-out session is simply not authenticated.
+    missing, expired or signed-out session is simply not authenticated. A session not checked
+    lately is read from ``request.session`` (``SessionMiddleware``'s, so that a session Django
+    rotates or flushes on the way is saved and its cookie sent).
     """
-    ttl_s = float(getattr(settings, "TILES_AUTH_TTL", CACHE_MAX_AGE_S))
-    header = get_authorization_header(request).split()
-    if header and header[0].lower() == TokenAuthentication.keyword.lower().encode():
+    ttl_s = _ttl_s()
+    header = _token_header(request)
+    if header is not None:
         key = credentials.key("token", header[1].decode("latin-1")) if len(header) == 2 else ""
         if not key or ttl_s <= 0 or not credentials.valid(key):
             # DRF's own check: raises for a malformed, unknown or inactive user's token
             TokenAuthentication().authenticate(request)
             credentials.remember(key, ttl_s)
         return True
-    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    if not session_key:
-        return False
-    key = credentials.key("session", session_key)
-    if ttl_s > 0 and credentials.valid(key):
+    if _remembered_session(request):
         return True
-    if getattr(request, "session", None) is None:  # the middleware path: no SessionMiddleware
-        request.session = _session_engine().SessionStore(session_key)
-    if not get_user(request).is_authenticated:
+    if getattr(request, "session", None) is None or not get_user(request).is_authenticated:
         return False
-    credentials.remember(key, ttl_s)
+    credentials.remember(credentials.key("session", request.session.session_key), ttl_s)
     return True
 
 
@@ -197,6 +210,7 @@ def tile_view(request: HttpRequest, layer: str, z: int, x: int, y: int) -> HttpR
         response = HttpResponseNotModified(headers=headers)
     else:
         response = HttpResponse(tile.data, content_type=tiles.CONTENT_TYPE, headers=headers)
+        response["Content-Length"] = str(len(tile.data))  # CommonMiddleware's job elsewhere
     if not public:
         patch_vary_headers(response, ["Authorization", "Cookie"])
     return response
@@ -212,7 +226,10 @@ class TileMiddleware:
     Install right after ``django.middleware.security.SecurityMiddleware``. A path is a tile when
     it lies under the prefix this module is included at in the URL configuration (``/tiles/``)
     and the rest matches the tile pattern; anything else, a malformed tile path included, goes
-    on down the stack as usual.
+    on down the stack as usual. So does a tile whose session cookie has not been checked in the
+    last ``TILES_AUTH_TTL`` seconds: that check runs once through ``SessionMiddleware`` and
+    ``AuthenticationMiddleware``, which save the session if Django rotates it (a
+    ``SECRET_KEY_FALLBACKS`` change) and send its cookie.
     """
 
     def __init__(self, get_response):
@@ -224,7 +241,10 @@ class TileMiddleware:
         path_info = request.path_info
         if prefix and path_info.startswith(prefix):
             match = TILE_PATTERN.resolve(path_info[len(prefix):])
-            if match is not None:
+            if match is not None and (_token_header(request) is not None
+                                      or _remembered_session(request)
+                                      or settings.SESSION_COOKIE_NAME not in request.COOKIES):
+                request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it: 400 if not
                 request.resolver_match = match
                 return tile_view(request, **match.kwargs)
         return self.get_response(request)

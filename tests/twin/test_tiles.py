@@ -396,6 +396,7 @@ def test_tiles_are_read_only(api):
 def test_the_tile_middleware_and_the_url_configuration_answer_alike(demo, api, settings):
     """The middleware's shortcut serves exactly what the URL configuration serves; a malformed
     tile path goes on to the URL configuration's 404."""
+    settings.TILES_CACHE_TIMEOUT = 0  # both render: no answer comes from the other's cache
     fast = api.get(url("lines", *SCHAAN_TOWERS_Z14))
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "twin.tiles.TileMiddleware"]
     slow_client = APIClient()  # a client loads the middleware on its first request
@@ -405,9 +406,28 @@ def test_the_tile_middleware_and_the_url_configuration_answer_alike(demo, api, s
     assert fast.content == slow.content and fast["ETag"] == slow["ETag"] and fast.content
     assert fast["Vary"] == slow["Vary"] and fast["Cache-Control"] == slow["Cache-Control"]
     assert fast["X-Content-Type-Options"] == slow["X-Content-Type-Options"] == "nosniff"
+    # the clickjacking header is all a tile loses (it only concerns pages in frames)
+    assert set(slow.headers) - set(fast.headers) == {"X-Frame-Options"}
     # the session middleware ran on the slow path only
     assert not hasattr(fast.wsgi_request, "session") and hasattr(slow.wsgi_request, "session")
     assert api.get("/tiles/lines/8/134.mvt").status_code == 404
+
+
+def test_a_foreign_host_is_refused(api):
+    """The middleware's shortcut still checks ``ALLOWED_HOSTS`` (DNS rebinding)."""
+    assert api.get(url("roads", *Z8), HTTP_HOST="evil.example").status_code == 400
+    assert api.get(url("lines", *Z8), HTTP_HOST="evil.example").status_code == 400
+
+
+def test_a_session_not_checked_lately_goes_through_the_session_middleware(demo, crew):
+    """The first tile of a session takes the whole stack (which can save a session Django
+    rotates); later ones take the shortcut."""
+    browser = Client()
+    browser.force_login(crew)
+    first = browser.get(url("supports", *Z8))
+    second = browser.get(url("supports", *Z8))
+    assert first.status_code == second.status_code == 200
+    assert hasattr(first.wsgi_request, "session") and not hasattr(second.wsgi_request, "session")
 
 
 @pytest.mark.skipif(not ON_POSTGIS, reason="PostgreSQL's prepared statements")

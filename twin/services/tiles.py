@@ -416,10 +416,12 @@ def prepared_cursor():
     the same text sent unprepared (``bench/tiles.py``, ``service_sql_vs_raw``). The layers'
     version query, asked before every cached tile, is prepared the same way.
     """
+    # what connection.cursor() does, with psycopg's server-binding cursor in place of Django's
+    # client-side one (BaseDatabaseWrapper._cursor)
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
-    raw = _preparing_cursor_class()(connection.connection)
-    return (connection.make_debug_cursor(raw) if connection.queries_logged
-            else connection.make_cursor(raw))
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(_preparing_cursor_class()(connection.connection))
 
 
 # --- tile geometry ----------------------------------------------------------------------------
