@@ -27,12 +27,13 @@ Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/
   service's own generated statement without HTTP (``render_tile``), which splits the ratio into
   ``service_sql_vs_raw`` (our statement, prepared, against the hand-written text) and
   ``http_overhead_ms`` (what the web stack adds per request); (d) ``endpoint_recheck``: (a)
-  with ``TILES_AUTH_TTL=0``, the session and its user read on every request (two queries
-  more); (e) ``raw_prepared``: (b) prepared once per connection with a generic plan, as the
-  service prepares its own statements (``ratio_vs_prepared_raw``). (d) and (e) are reported
-  beside the goal, not in it. The endpoint and the bare SQL must return the same feature ids
-  (checked in the first round). Layers without a rule at a zoom (supports below z13, chargers below z10) are
-  answered empty without a query; their endpoint time is reported as ``no_rule``.
+  with ``TILES_AUTH_TTL=0``: every request takes the whole middleware stack and reads the
+  session and its user (a session's first tile costs the same); (e) ``raw_prepared``: (b)
+  prepared once per connection with a generic plan, as the service prepares its own
+  statements (``ratio_vs_prepared_raw``). (d) and (e) are reported beside the goal, not in it.
+  The endpoint and the bare SQL must return the same feature ids (checked in the first round).
+  Layers without a rule at a zoom (supports below z13, chargers below z10) are answered empty
+  without a query; their endpoint time is reported as ``no_rule``.
 * ``endpoint_cached_ms`` / ``ratio_cached_*``: the endpoint as it is served, with the tile
   cache on (Django's cache; each tile fetched once untimed first, then ``--rounds`` timed
   requests): a version query and a cache read instead of the tile query, against the same bare
@@ -518,7 +519,7 @@ def main() -> None:
                     shift = (t + round_no) % len(methods)  # rotate who goes first
                     for which in methods[shift:] + methods[:shift]:
                         # endpoint_recheck: the session checked on every request (no credential
-                        # cache): one session and one user query more
+                        # cache): the whole middleware stack, a session and a user query more
                         settings.TILES_AUTH_TTL = 0 if which == "endpoint_recheck" else 60
                         started = time.perf_counter()
                         if which == "endpoint":
