@@ -508,11 +508,12 @@ def test_jobs_panel_renders_jobs(open_map):
          {"id": 902, "kind": "twin.check", "status": "running", "progress": 0.5, "message": ""}],
     ]
     polls: list[str] = []
+    stage = [0]  # which answer the polls get: the test moves on once it has seen the first
 
     def fulfil(route):
         polls.append(route.request.url)
         page_ = {"type": "FeatureCollection", "count": 2, "next": None, "previous": None,
-                 "features": answers[min(len(polls), len(answers)) - 1]}
+                 "features": answers[stage[0]]}
         route.fulfill(status=200, content_type="application/json", body=json.dumps(page_))
 
     map_page = open_map(routes=[("**/api/v1/jobs/?*", fulfil)])
@@ -524,6 +525,7 @@ def test_jobs_panel_renders_jobs(open_map):
     assert job(900).count() == 0  # finished before the page opened: not shown
     assert job(901, "progress").evaluate("e => e.value") == pytest.approx(0.4)
     assert "queued" in job(902).inner_text()
+    stage[0] = 1  # the next poll brings 901's outcome
     page.wait_for_function(
         "document.querySelector(\"#jobs-list [data-job-id='901']\")?.dataset.status === 'failed'",
         timeout=10000)
