@@ -12,6 +12,8 @@ import gzip
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -78,40 +80,54 @@ def committed(function):
 def server(django_db_setup, django_db_blocker):
     """A live server (its own thread and DB connections) over the demo region imported once;
     everything is committed, so it is removed again at the end of the module."""
-    from pytest_django.live_server_helper import LiveServer
-
     with django_db_blocker.unblock():
         started = time.monotonic()
         import_osm(DEMO, region_name="liechtenstein")
         schaan = Substation.objects.get(name="Umspannwerk Schaan")
-        crew = User.objects.create_user("map-crew", password="pw-map-crew")
-        crew.groups.add(Group.objects.get(name="field-crew"))
-        staff = User.objects.create_user("map-staff", password="pw-map-staff", is_staff=True)
-        staff.groups.add(Group.objects.get(name="operators"))
-        cookies = {}
-        for user in (crew, staff):
-            client = Client()
-            client.force_login(user)
-            cookies[user.username] = client.cookies[settings.SESSION_COOKIE_NAME].value
-        info = {
-            "cookies": cookies, "crew": crew, "staff": staff,
-            "schaan": {"id": schaan.pk, "lon": schaan.location.x, "lat": schaan.location.y},
-            "import_s": time.monotonic() - started,
-        }
-        live = LiveServer("127.0.0.1:0")
+        crew = make_user("map-crew", "field-crew")
+        staff = make_user("map-staff", "operators", is_staff=True)
         try:
-            # The live server's threads read the database while tests run: keep it unblocked.
-            info["url"] = live.url
-            yield info
+            with live_server_signed_in(crew, staff) as (url, cookies):
+                # The live server's threads read the database while tests run: keep it unblocked.
+                yield {
+                    "url": url, "cookies": cookies, "crew": crew, "staff": staff,
+                    "schaan": {"id": schaan.pk, "lon": schaan.location.x, "lat": schaan.location.y},
+                    "import_s": time.monotonic() - started,
+                }
         finally:
-            live.stop()
-            _close_server_sessions()
-            Job.objects.filter(created_by__in=[crew, staff]).delete()
-            Session.objects.all().delete()
-            User.objects.filter(pk__in=[crew.pk, staff.pk]).delete()
             for model in (Support, Line, Substation, Connector, EVSE, Charger, Region):
                 model.objects.all().delete()
                 model.history.model.objects.all().delete()
+
+
+def make_user(username: str, group: str, **extra) -> User:
+    """A user in one of the app's groups (committed: the live server's threads read it)."""
+    user = User.objects.create_user(username, password=f"pw-{username}", **extra)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@contextmanager
+def live_server_signed_in(*users: User) -> Iterator[tuple[str, dict[str, str]]]:
+    """A live server and a session cookie for each user (by user name). On leaving: the server
+    stopped, its database sessions given time to close, the users' jobs, every session and the
+    users deleted."""
+    from pytest_django.live_server_helper import LiveServer
+
+    cookies = {}
+    for user in users:
+        client = Client()
+        client.force_login(user)
+        cookies[user.username] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    live = LiveServer("127.0.0.1:0")
+    try:
+        yield live.url, cookies
+    finally:
+        live.stop()
+        _close_server_sessions()
+        Job.objects.filter(created_by__in=users).delete()
+        Session.objects.all().delete()
+        User.objects.filter(pk__in=[user.pk for user in users]).delete()
 
 
 def _close_server_sessions(timeout_s: float = 3.0) -> None:

@@ -10,15 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from django.conf import settings
-from django.contrib.auth.models import Group, User
-from django.contrib.sessions.models import Session
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from tests.conftest import SHARED_DATA
 from tests.frontend import test_map_browser as base
 from tests.twin.test_overlays import INTERVALS, PRICES_CSV, load_caiso
-from twin.models import CarbonIntensity, Job, Market, PricingNode
+from twin.models import CarbonIntensity, Market, PricingNode
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 # The map tests' browser and page fixtures, over this module's ``server``.
@@ -45,30 +42,17 @@ def load_carbon() -> int:
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, tmp_path_factory):
     """A live server over the CAISO prices and carbon, committed, removed at the end."""
-    from pytest_django.live_server_helper import LiveServer
-
     if not PRICES_CSV.exists() or not CARBON_CSV.exists():
         pytest.skip("../shared/data missing")
     media = tmp_path_factory.mktemp("media")
     with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=media):
         market = load_caiso()
         load_carbon()
-        crew = User.objects.create_user("price-crew", password="pw-price-crew")
-        crew.groups.add(Group.objects.get(name="field-crew"))
-        client = Client()
-        client.force_login(crew)
-        info = {"cookies": {"map-crew": client.cookies[settings.SESSION_COOKIE_NAME].value},
-                "crew": crew}
-        live = LiveServer("127.0.0.1:0")
+        crew = base.make_user("price-crew", "field-crew")
         try:
-            info["url"] = live.url
-            yield info
+            with base.live_server_signed_in(crew) as (url, cookies):
+                yield {"url": url, "cookies": cookies, "crew": crew}
         finally:
-            live.stop()
-            base._close_server_sessions()
-            Job.objects.filter(created_by=crew).delete()
-            Session.objects.all().delete()
-            crew.delete()
             Market.objects.filter(pk=market.pk).delete()
             CarbonIntensity.objects.filter(source="eia930").delete()
             PricingNode.history.model.objects.all().delete()
@@ -97,7 +81,7 @@ def _surface_url(map_page) -> str | None:
 
 
 def test_price_layer_time_slider_and_node_chart(open_map, server):
-    map_page = open_map(user="map-crew")
+    map_page = open_map(user="price-crew")
     page = map_page.page
     _wait_ready(map_page)
     panel = page.locator("#price-panel")
@@ -160,7 +144,7 @@ def test_price_layer_time_slider_and_node_chart(open_map, server):
 
 
 def test_fixed_scale_keeps_the_domain_while_sliding(open_map, server):
-    map_page = open_map(user="map-crew")
+    map_page = open_map(user="price-crew")
     page = map_page.page
     _wait_ready(map_page)
     domain = map_page.evaluate("() => window.gridtwinPrices.state.domain")
@@ -193,7 +177,7 @@ def test_fixed_scale_keeps_the_domain_while_sliding(open_map, server):
 
 
 def test_price_control_fits_a_phone(open_map, server):
-    map_page = open_map(user="map-crew", viewport=base.PHONE, phone=True)
+    map_page = open_map(user="price-crew", viewport=base.PHONE, phone=True)
     page = map_page.page
     _wait_ready(map_page)
     box = page.locator("#price-panel").bounding_box()

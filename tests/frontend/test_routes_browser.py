@@ -12,15 +12,17 @@ import itertools
 import time
 
 import pytest
-from django.conf import settings
-from django.contrib.auth.models import Group, User
 from django.contrib.gis.geos import Polygon
-from django.contrib.sessions.models import Session
-from django.test import Client
 
 from routing.models import DronePort
 from routing.services.planning import plan_flights_from_parameters
-from tests.frontend.test_map_browser import DESKTOP, MapPage, _close_server_sessions, chromium  # noqa: F401
+from tests.frontend.test_map_browser import (  # noqa: F401
+    DESKTOP,
+    MapPage,
+    chromium,
+    live_server_signed_in,
+    make_user,
+)
 from tests.routing.test_api import DRONE, REGION, _cleanup, _import_demo
 from twin.models import Substation
 
@@ -34,7 +36,6 @@ SCHAAN_BOX = Polygon.from_bbox((9.48, 47.15, 9.52, 47.18))  # Umspannwerk Schaan
 def server(django_db_setup, django_db_blocker):
     """A live server over the demo region with its flight graph and a plan of 6 towers flown
     from 2 ports; removed again at the end of the module."""
-    from pytest_django.live_server_helper import LiveServer
 
     with django_db_blocker.unblock():
         _cleanup()
@@ -51,21 +52,12 @@ def server(django_db_setup, django_db_blocker):
             "drone": {**DRONE, "range_m": 6000},
             "fleet": [{"port": port.pk, "drones": 2} for port in ports],
             "options": {"time_budget_s": 1}, "name": "Browser test plan"})
-        crew = User.objects.create_user("routes-crew", password="pw-routes-crew")
-        crew.groups.add(Group.objects.get(name="field-crew"))
-        client = Client()
-        client.force_login(crew)
-        live = LiveServer("127.0.0.1:0")
-        info = {"url": live.url, "plan": plan, "region": data["region"],
-                "cookies": {"routes-crew": client.cookies[settings.SESSION_COOKIE_NAME].value},
-                "setup_s": time.monotonic() - started}
+        crew = make_user("routes-crew", "field-crew")
         try:
-            yield info
+            with live_server_signed_in(crew) as (url, cookies):
+                yield {"url": url, "plan": plan, "region": data["region"], "cookies": cookies,
+                       "setup_s": time.monotonic() - started}
         finally:
-            live.stop()
-            _close_server_sessions()
-            Session.objects.all().delete()
-            User.objects.filter(pk=crew.pk).delete()
             _cleanup()
 
 
