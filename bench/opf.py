@@ -100,9 +100,9 @@ def main() -> None:
     setup_django()
     from django.core.management import call_command
 
-    from twin.models import NodalPrice, PricingNode
-    from twin.services.grid_models import import_pandapower
-    from twin.services.opf import build_network, compute_lmps
+    from markets.models import NodalPrice, PricingNode
+    from markets.services.opf import build_network, compute_lmps
+    from twin.ingest.pandapower import import_pandapower
 
     log(f"migrating {BENCH_DB}")
     call_command("migrate", verbosity=0, interactive=False)

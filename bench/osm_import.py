@@ -11,7 +11,7 @@ Run with ``DATABASE_URL=postgis://… .venv/bin/python bench/osm_import.py``.
   OSM XML; skipped with a note when absent). XML is much slower to parse than PBF, so each file's
   import is compared with the baseline on the *same* file.
 * Every measurement runs in a fresh child process (this script with ``--child``): Django set up,
-  ``twin.services.osm_import`` imported and the database connection open before the clock starts
+  ``twin.ingest.osm`` imported and the database connection open before the clock starts
   and before the child's memory baseline is taken. Timed, interleaved (alternating which goes
   first), over ``--rounds`` rounds after ``--warmup`` untimed ones:
 
@@ -72,11 +72,11 @@ IMPORT_KINDS = ("substation", "line", "support", "charger")
 STATEMENT_TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"([^"]+)"')
 # import_osm's steps, as cumulative seconds in the cProfile runs (sync_records: all four models,
 # including the valid_records generator it consumes); names of older versions kept
-PHASES = {"osm_import.py": ("read_osm_power", "_collect", "connect_line_ends", "_link_supports",
+PHASES = {"osm.py": ("read_osm_power", "_collect", "connect_line_ends", "_link_supports",
                             "_sync_roads", "_geos", "_sync_evses", "_valid"),
-          "ingest.py": ("sync_records", "valid_records", "validate_record", "clean_geometry",
+          "base.py": ("sync_records", "valid_records", "validate_record", "clean_geometry",
                         "sync_evses", "sync_support_lines")}
-CODE = ("twin/services/osm_import.py", "twin/services/ingest.py")  # fingerprinted in the output
+CODE = ("twin/ingest/osm.py", "twin/ingest/base.py")  # fingerprinted in the output
 
 
 def log(message: str) -> None:
@@ -99,7 +99,7 @@ def pyosmium_read(path: Path) -> dict:
     """
     import osmium
 
-    from twin.services import osm_import
+    from twin.ingest import osm as osm_import
 
     line_kinds, support_kinds = osm_import.LINE_KINDS, osm_import.SUPPORT_KINDS
     road_kinds = getattr(osm_import, "ROAD_KINDS", None)
@@ -180,8 +180,8 @@ def child(args) -> None:
     import osmium  # noqa: F401  (loaded before the memory baseline, as the importer needs it)
     from django.db import connection
 
-    from twin.services import osm_import
-    from twin.services.ingest import ImportReport
+    from twin.ingest import osm as osm_import
+    from twin.ingest.base import ImportReport
 
     connection.ensure_connection()
     for hook in args.hook:  # e.g. a monkeypatch trying a fix, before the clock starts
@@ -265,7 +265,8 @@ def clean_region() -> dict:
     no history rows for the deletion itself, so every first import starts from the same state)."""
     from django.db import connection, models, transaction
 
-    from twin.models import EVSE, Charger, Connector, Line, PricingNode, Region, Substation, Support
+    from markets.models import PricingNode
+    from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
 
     def table(model):
         return connection.ops.quote_name(model._meta.db_table)
@@ -399,7 +400,7 @@ def profile(files: list[tuple[str, Path]], top: int, output: Path) -> dict:
             phases = {}
             for (filename, _, func), (_, _, _, cumulative, _) in stats.stats.items():
                 for module, names in PHASES.items():
-                    if filename.endswith(f"twin/services/{module}") and func in names:
+                    if filename.endswith(f"twin/ingest/{module}") and func in names:
                         phases[func] = round(phases.get(func, 0.0) + cumulative, 3)
             total = stats.total_tt
             log(f"--- cProfile {label} {mode} ({total:.2f} s under the profiler), "

@@ -3,7 +3,7 @@ nodes, against the same surface built without the KD-tree; and the overlay servi
 
 Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/overlays.py``).
 
-1. **surface_407** — :func:`twin.services.overlays.surface_grid` + :func:`geotiff_bytes` for the
+1. **surface_407** — :func:`markets.services.overlays.surface_grid` + :func:`geotiff_bytes` for the
    407 CAISO SF Bay Area nodes (``../shared/data/lmp``) with their real LMPs of one interval, at
    ``--size`` (1024) pixels on the longer side, IDW (k = 8 nearest, cKDTree) and linear
    (Delaunay), ``--rounds`` times each. Goal: median < 1 s.
@@ -90,7 +90,7 @@ def synthetic_nodes(lonlat: np.ndarray, lmp: np.ndarray, n: int, rng) -> tuple[n
 
 def brute_force_idw(points_xy, values, query_xy, *, k=8, power=2.0, chunk=4096) -> np.ndarray:
     """The same IDW with the k nearest nodes found from the full distance matrix (no index)."""
-    from twin.services.interpolate import shepard_average
+    from markets.services.interpolate import shepard_average
 
     out = np.empty(len(query_xy))
     for start in range(0, len(query_xy), chunk):
@@ -110,8 +110,8 @@ def baseline_surface(lonlat, values, size) -> dict:
     coverage mask, same GeoTIFF, no KD-tree."""
     import shapely
 
-    from twin.services import overlays
-    from twin.services.interpolate import coverage
+    from markets.services import overlays
+    from markets.services.interpolate import coverage
 
     geometry = overlays.grid_geometry(lonlat, size=size)
     nodes_xy, query_xy = geometry.pop("nodes_xy"), geometry.pop("query_xy")
@@ -126,7 +126,7 @@ def baseline_surface(lonlat, values, size) -> dict:
 
 
 def time_ours(lonlat, values, *, method, size) -> tuple[float, dict]:
-    from twin.services import overlays
+    from markets.services import overlays
 
     started = time.perf_counter()
     grid = overlays.surface_grid(lonlat, values, method=method, size=size)
@@ -213,9 +213,9 @@ def bench_service(args) -> dict:
     from django.core.management import call_command
     from django.test import override_settings
 
-    from twin.models import Market, NodalPrice, PriceOverlay, PricingNode
-    from twin.services import overlays
-    from twin.services.prices import store_prices
+    from markets.models import Market, NodalPrice, PriceOverlay, PricingNode
+    from markets.services import overlays
+    from markets.services.storage import store_prices
 
     log("migrating gridtwin_bench")
     call_command("migrate", verbosity=0, interactive=False)

@@ -60,8 +60,9 @@ def bench_load(rounds: int) -> dict:
     import pandas as pd
     from django.db import connection
 
-    from twin.models import Market, NodalPrice
-    from twin.services.prices import import_nodes, import_prices
+    from markets.models import Market, NodalPrice
+    from markets.services.nodes import import_nodes
+    from markets.services.prices import import_prices
 
     import_nodes(NODES, market_name="CAISO", currency="USD", time_zone="America/Los_Angeles",
                  interval_min=15, carbon_zone="CISO")
@@ -70,7 +71,7 @@ def bench_load(rounds: int) -> dict:
     for i in range(rounds):
         NodalPrice.objects.filter(node__market=market).delete()
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE twin_nodalprice")
+            cursor.execute("VACUUM ANALYZE markets_nodalprice")
         steps = [("read", lambda: pd.read_csv(PRICES)),
                  ("first", lambda: import_prices("caiso-oasis", PRICES, market_name="CAISO"))]
         for name, fn in (steps if i % 2 == 0 else steps[::-1]):
@@ -84,7 +85,7 @@ def bench_load(rounds: int) -> dict:
         log(f"round {i + 1}: read_csv {read[-1]:.2f} s, import {first[-1]:.2f} s, "
             f"re-import {again[-1]:.2f} s")
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE twin_nodalprice")
+        cursor.execute("ANALYZE markets_nodalprice")
     baseline = statistics.median(read)
     ratio = statistics.median(first) / baseline
     return {
@@ -100,18 +101,18 @@ def bench_load(rounds: int) -> dict:
 
 RAW_AT = """SELECT n.id, n.code, ST_X(n.location), ST_Y(n.location), p.lmp_per_mwh,
     p.energy_per_mwh, p.congestion_per_mwh, p.loss_per_mwh, p.ghg_per_mwh, p.interval_start,
-    p.interval_end FROM twin_nodalprice p JOIN twin_pricingnode n ON n.id = p.node_id
+    p.interval_end FROM markets_nodalprice p JOIN markets_pricingnode n ON n.id = p.node_id
     WHERE n.market_id = %s AND p.run = 'real-time' AND p.is_current AND p.interval_start = %s
     AND n.location IS NOT NULL ORDER BY n.code"""
 RAW_SERIES = """SELECT interval_start, interval_end, lmp_per_mwh, energy_per_mwh,
-    congestion_per_mwh, loss_per_mwh, ghg_per_mwh FROM twin_nodalprice WHERE node_id = %s
+    congestion_per_mwh, loss_per_mwh, ghg_per_mwh FROM markets_nodalprice WHERE node_id = %s
     AND run = 'real-time' AND is_current AND interval_start >= %s AND interval_start < %s
     ORDER BY interval_start"""
 
 
 def sample_runs(market, client, raw, *, at, start, node, s0, s1) -> list[tuple[str, object]]:
     """The six timed calls of one sample (same instant, node and range for each)."""
-    from twin.services.prices import node_series, prices_at
+    from markets.services.queries import node_series, prices_at
 
     return [
         ("at_service", lambda: list(prices_at(market, "real-time", at))),
@@ -131,8 +132,8 @@ def bench_queries(samples: int) -> dict:
     from django.db import connection
     from rest_framework.test import APIClient
 
-    from twin.models import Market
-    from twin.services.prices import intervals
+    from markets.models import Market
+    from markets.services.queries import intervals
 
     market = Market.objects.get(name="CAISO")
     user, _ = User.objects.get_or_create(username="bench-prices")

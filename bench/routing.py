@@ -58,8 +58,8 @@ def prepare():
     from django.core.management import call_command
 
     from routing.services.graph import build_flight_graph
+    from twin.ingest.osm import import_osm
     from twin.models import Region
-    from twin.services.osm_import import import_osm
 
     call_command("migrate", verbosity=0)
     if not Region.objects.filter(name=REGION, imported_at__isnull=False).exists():

@@ -21,7 +21,7 @@ Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/
   (a) the endpoint as a WSGI server calls it (``config.wsgi.application``: environ in, body
   out, response closed), signed in with a real session cookie as the map page is, the tile
   cache disabled (``TILES_CACHE_TIMEOUT=0``): request and signals, the security and tile
-  middleware, the session check (remembered for ``TILES_AUTH_TTL``, see ``twin/tiles.py``), the
+  middleware, the session check (remembered for ``TILES_AUTH_TTL``, see ``twin/tiles/middleware.py``), the
   tile query, the response; (b) a hand-written ``ST_AsMVT`` query for the same tile and the same
   rules (``ST_TileEnvelope`` + ``&&`` on the GiST index) on Django's connection; (c) the
   service's own generated statement without HTTP (``render_tile``), which splits the ratio into
@@ -85,8 +85,8 @@ def log(message: str) -> None:
 # --- data -------------------------------------------------------------------------------------
 def ensure_template(pbf: Path) -> dict[str, int]:
     """The real Liechtenstein grid, imported once; its row counts per model."""
+    from twin.ingest.osm import import_osm
     from twin.models import Charger, Line, Region, Substation, Support
-    from twin.services.osm_import import import_osm
 
     if not Line.objects.filter(region__name=TEMPLATE_REGION, source="osm").exists():
         if not pbf.is_file():
@@ -344,7 +344,7 @@ def run_raw(statement: tuple[str, dict], *, prepared: bool = False) -> bytes:
     tile service prepares its own."""
     from django.db import connection
 
-    from twin.services.tiles import prepared_cursor
+    from twin.tiles.layers import prepared_cursor
 
     with (prepared_cursor() if prepared else connection.cursor()) as cursor:
         cursor.execute(*statement)
@@ -438,7 +438,7 @@ def breakdown(client, tiles_by_zoom: dict) -> dict:
 def explain(tiles_by_zoom: dict) -> None:
     from django.db import connection
 
-    from twin.services import tiles
+    from twin.tiles import layers as tiles
 
     for chosen in tiles_by_zoom.values():
         for layer in LAYERS:
@@ -476,7 +476,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import override_settings
 
-    from twin.services import tiles
+    from twin.tiles import layers as tiles
 
     log(f"migrating {BENCH_DB}")
     call_command("migrate", verbosity=0, interactive=False)

@@ -16,8 +16,9 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("routing.api.urls")),
+    path("api/v1/", include("markets.api.urls")),
     path("api/v1/", include("twin.api.urls")),
-    path("tiles/", include("twin.tiles")),
+    path("tiles/", include("twin.tiles.middleware")),
     path("map/", include("frontend.urls")),
     path("", RedirectView.as_view(url="/map/", permanent=False)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -3,8 +3,10 @@ from django.apps import AppConfig
 
 class RoutingConfig(AppConfig):
     name = "routing"
+    role_permissions = True  # operators write, field crews and partners read (twin.services.roles)
     verbose_name = "Drone routing"
 
     def ready(self) -> None:
-        # Register the job kinds routing.build_flight_graph and routing.plan_flights.
-        from routing import tasks  # noqa: F401
+        from routing import job_kinds
+
+        job_kinds.register()

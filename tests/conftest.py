@@ -17,8 +17,8 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from twin.ingest.osm_tags import parse_voltages_kv
 from twin.models import EVSE, Charger, Connector, Line, Substation, Support
-from twin.services.osm_tags import parse_voltages_kv
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

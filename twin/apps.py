@@ -4,24 +4,12 @@ from django.db.models.signals import post_migrate
 
 class TwinConfig(AppConfig):
     name = "twin"
+    role_permissions = True  # operators write, field crews and partners read (twin.services.roles)
     verbose_name = "Grid twin"
 
     def ready(self) -> None:
-        # Register the twin's job kinds (other apps register theirs in their own ready()).
-        from twin.services import (  # noqa: F401
-            afdc,
-            carbon,
-            diagnostics,
-            forward,
-            grid_models,
-            gridkit,
-            layers,
-            opf,
-            osm_import,
-            overlays,
-            prices,
-            quality,
-        )
+        from twin import job_kinds
         from twin.services.roles import ensure_roles
 
+        job_kinds.register()
         post_migrate.connect(ensure_roles, dispatch_uid="twin.ensure_roles")

@@ -22,8 +22,6 @@ from twin.models import (
     ChargerStatus,
     Line,
     LineKind,
-    PricingNode,
-    PricingNodeKind,
     Substation,
     Support,
     SupportKind,
@@ -151,12 +149,3 @@ class ChargerFilterSet(AssetFilterSet):
     def filter_power(self, queryset, name, value):
         ids = Charger.objects.filter(evses__connectors__power_kw__gte=value).values("pk")
         return queryset.filter(pk__in=ids)
-
-
-class PricingNodeFilterSet(GeoFilterSet):
-    market = filters.CharFilter(field_name="market__name", lookup_expr="iexact")
-    kind = filters.MultipleChoiceFilter(choices=PricingNodeKind.choices)
-
-    class Meta:
-        model = PricingNode
-        fields = ["market", "code", "kind", "substation"]

@@ -1,8 +1,9 @@
 """Background jobs: a registry of job kinds, how to submit one, and how a worker runs it.
 
-A job kind is a plain function ``fn(parameters: dict, progress: Progress) -> dict`` registered
-with :func:`job_kind`. Apps register their kinds in ``AppConfig.ready`` (``twin`` never imports
-the other apps). One Celery task, :func:`twin.tasks.run_job`, runs any kind in a worker:
+A job kind is a plain function ``fn(parameters: dict, progress: Progress) -> dict``. Each app
+lists its kinds in its ``job_kinds.py`` (one table, registered with :func:`register_job_kinds`
+when the app is ready; ``twin`` never imports the other apps). One Celery task, :func:`run_job`
+below, runs any kind in a worker:
 
 * the row goes ``queued → running → succeeded | failed | cancelled``; the function reports
   progress (0–1) and a message, which also serves as the worker's heartbeat;
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -32,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 JobFunction = Callable[[dict, "Progress"], dict]
 JOB_KINDS: dict[str, JobFunction] = {}
+# Former names of renamed kinds (``twin.import_prices`` is now ``markets.import_prices``).
+# A former name is accepted wherever a kind is given, and stored under the current name.
+JOB_KIND_ALIASES: dict[str, str] = {}
 
 
 class JobCancelled(Exception):
@@ -59,14 +64,24 @@ def check_parameters(parameters: dict, *, allowed: Iterable[str], required: Iter
         raise error(f"missing parameter(s): {', '.join(missing)}")
 
 
-def job_kind(name: str) -> Callable[[JobFunction], JobFunction]:
-    """Register ``fn`` as the implementation of job kind ``name``."""
+def register_job_kinds(kinds: dict[str, JobFunction], *, aliases: dict[str, str] | None = None) -> None:
+    """Register each ``name: fn`` of ``kinds``, and ``aliases`` (old name → registered name).
 
-    def register(fn: JobFunction) -> JobFunction:
+    Called once per app from its ``job_kinds.py``; a name registered twice is a programming error.
+    """
+    for name, fn in kinds.items():
+        if JOB_KINDS.get(name, fn) is not fn:
+            raise ValueError(f"job kind {name!r} is registered twice")
         JOB_KINDS[name] = fn
-        return fn
+    for old, new in (aliases or {}).items():
+        if new not in kinds:
+            raise ValueError(f"alias {old!r} names {new!r}, which is not among these kinds")
+        JOB_KIND_ALIASES[old] = new
 
-    return register
+
+def canonical_kind(name: str) -> str:
+    """The registered name of job kind ``name`` (itself, or what an old alias now names)."""
+    return JOB_KIND_ALIASES.get(name, name)
 
 
 @dataclass
@@ -92,6 +107,7 @@ class Progress:
 
 def submit_job(kind: str, parameters: dict | None = None, *, user=None) -> Job:
     """Create a queued :class:`Job` and send it to the workers once the transaction commits."""
+    kind = canonical_kind(kind)
     if kind not in JOB_KINDS:
         raise JobParameterError(f"unknown job kind {kind!r}; known: {', '.join(sorted(JOB_KINDS))}")
     job = Job.objects.create(
@@ -103,8 +119,6 @@ def submit_job(kind: str, parameters: dict | None = None, *, user=None) -> Job:
 
 
 def _enqueue(job: Job) -> None:
-    from twin.tasks import run_job
-
     job_id, attempt = job.pk, job.attempts + 1
     transaction.on_commit(lambda: run_job.delay(job_id, attempt))
 
@@ -123,7 +137,7 @@ def execute_job(job_id: int, attempt: int) -> str:
                     job and f"{job.status}, attempt {job.attempts}")
         return job.status if job else "missing"
     job = Job.objects.get(pk=job_id)
-    fn = JOB_KINDS.get(job.kind)
+    fn = JOB_KINDS.get(canonical_kind(job.kind))
     try:
         if fn is None:
             raise JobParameterError(f"unknown job kind {job.kind!r}")
@@ -138,6 +152,13 @@ def execute_job(job_id: int, attempt: int) -> str:
                        error=f"{type(exc).__name__}: {exc}{detail}",
                        result=exc.result if expected else None)
     return _finish(job_id, JobStatus.SUCCEEDED, message="done", result=result, progress=1.0)
+
+
+# Named as it was when it lived in twin/tasks.py, so queued messages keep their task.
+@shared_task(name="twin.tasks.run_job", acks_late=True, reject_on_worker_lost=True)
+def run_job(job_id: int, attempt: int = 1) -> str:
+    """Celery task: run one attempt of a :class:`twin.models.Job` (any registered kind)."""
+    return execute_job(job_id, attempt)
 
 
 def _finish(job_id: int, status: str, **fields) -> str:

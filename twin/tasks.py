@@ -1,14 +1,9 @@
-"""Celery tasks of the twin: thin wrappers around :mod:`twin.jobs`."""
+"""Celery tasks of the twin. The task that runs every job, :func:`twin.jobs.run_job`, lives
+beside the runner; this module holds the periodic ones (Celery beat)."""
 
 from celery import shared_task
 
 from twin import jobs
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def run_job(job_id: int, attempt: int = 1) -> str:
-    """Run one attempt of a :class:`twin.models.Job` (any registered kind)."""
-    return jobs.execute_job(job_id, attempt)
 
 
 @shared_task

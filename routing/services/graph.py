@@ -488,7 +488,7 @@ def check_graph_job_parameters(parameters: dict) -> dict:
     """Check the parameters of a ``routing.build_flight_graph`` job (the API checks them before
     it queues one); returns them with the DEM path resolved. A DEM named by a job must be inside
     the import folders (``settings.IMPORT_ROOTS``), like every file a job reads."""
-    from twin.services.ingest import import_job_path
+    from twin.ingest.base import import_job_path
 
     check_parameters(parameters, allowed={"options", "force", "no_fly", "import_no_fly"},
                      required=["region"], error=RoutingInputError)

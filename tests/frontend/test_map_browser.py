@@ -24,8 +24,8 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 
 from tests.conftest import REPO
+from twin.ingest.osm import import_osm
 from twin.models import EVSE, Charger, Connector, Job, Line, Region, Substation, Support
-from twin.services.osm_import import import_osm
 
 # django_db: the test database is set up, and each test runs in a transaction rolled back at
 # its end; the module's data is committed outside them (see ``server``), and a test that must

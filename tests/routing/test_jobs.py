@@ -7,7 +7,7 @@ import pytest
 from routing.models import Flight, FlightPlan
 from tests.conftest import REPO
 from tests.twin.test_jobs import finished, wait_for
-from twin.services.osm_import import import_osm
+from twin.ingest.osm import import_osm
 
 pytestmark = [pytest.mark.worker]
 DEMO = REPO / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"

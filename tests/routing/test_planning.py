@@ -31,8 +31,8 @@ from routing.services.planning import (
 )
 from routing.services.targets import Target, resolve_targets, span_targets
 from tests.conftest import REPO
+from twin.ingest.osm import import_osm
 from twin.models import EVSE, Charger, Connector, Line, Region, Road, Substation, Support
-from twin.services.osm_import import import_osm
 
 pytestmark = pytest.mark.django_db
 DEMO = REPO / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"

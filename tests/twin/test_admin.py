@@ -6,7 +6,8 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from twin.models import EVSE, Charger, Job, Line, Market, PricingNode, Substation, Support
+from markets.models import Market, PricingNode
+from twin.models import EVSE, Charger, Job, Line, Substation, Support
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +103,7 @@ def test_operator_starts_a_job_from_the_admin(admin_user_client):
 def test_price_and_carbon_pages(admin_user_client, every_model):
     from datetime import UTC, datetime, timedelta
 
-    from twin.models import CarbonIntensity, NodalPrice
+    from markets.models import CarbonIntensity, NodalPrice
 
     node = PricingNode.objects.get(code="SCHAAN_16")
     start = datetime(2022, 9, 1, 7, tzinfo=UTC)

@@ -99,7 +99,7 @@ def test_near_matches_geodesic_distance(shared_twin_data, crew_client, kind, cen
 
 @pytest.mark.parametrize("low,high", [(200, None), (100, 150), (None, 50), (110, 110)])
 def test_voltage_range(shared_twin_data, crew_client, low, high):
-    from twin.services.osm_tags import parse_voltages_kv
+    from twin.ingest.osm_tags import parse_voltages_kv
 
     query, expected = [], set()
     for f in load_features():

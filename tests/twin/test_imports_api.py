@@ -104,8 +104,8 @@ def test_export_and_reimport_a_zipped_shapefile_over_the_api(operator_client, cr
 
     import geopandas as gpd
 
+    from twin.ingest.osm import import_osm
     from twin.jobs import execute_job
-    from twin.services.osm_import import import_osm
 
     settings.MEDIA_ROOT = tmp_path
     settings.IMPORT_ROOTS = [tmp_path]
@@ -143,7 +143,7 @@ def test_export_and_reimport_a_zipped_shapefile_over_the_api(operator_client, cr
 
 @pytest.mark.django_db
 def test_regions_endpoint_lists_imported_regions(crew_client):
-    from twin.services.osm_import import import_osm
+    from twin.ingest.osm import import_osm
 
     import_osm(DEMO, region_name="liechtenstein")
     body = crew_client.get("/api/v1/regions/").json()

@@ -9,8 +9,8 @@ from django.contrib.gis.geos import LineString, MultiLineString, Point
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
+from twin.ingest.osm_tags import parse_voltages_kv
 from twin.models import EVSE, Charger, Connector, Job, Line, Substation, Support
-from twin.services.osm_tags import parse_voltages_kv
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 VADUZ = Point(9.5215, 47.1410, srid=4326)

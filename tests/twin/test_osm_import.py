@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.conftest import REPO, SHARED_DATA
+from twin.ingest.base import ImportFailed
+from twin.ingest.osm import import_osm
 from twin.models import Charger, Connector, Line, Region, Substation, Support
-from twin.services.ingest import ImportFailed
-from twin.services.osm_import import import_osm
 
 pytestmark = pytest.mark.django_db
 DEMO = REPO / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"

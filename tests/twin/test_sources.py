@@ -17,13 +17,14 @@ import pytest
 from django.contrib.gis.geos import Point, Polygon
 from django.core.management import CommandError, call_command
 
+from markets.models import Market, PricingNode
 from tests.conftest import SHARED_DATA
+from twin.ingest.afdc import import_afdc, import_afdc_job, opening_hours
+from twin.ingest.base import ImportFailed
+from twin.ingest.gridkit import default_line_type, import_gridkit, import_gridkit_job
+from twin.ingest.pandapower import import_pandapower, import_pandapower_job
 from twin.jobs import JOB_KINDS, JobParameterError, execute_job
-from twin.models import EVSE, Charger, Connector, Job, Line, Market, PricingNode, Region, Substation
-from twin.services.afdc import import_afdc, import_afdc_job, opening_hours
-from twin.services.grid_models import import_pandapower, import_pandapower_job
-from twin.services.gridkit import default_line_type, import_gridkit, import_gridkit_job
-from twin.services.ingest import ImportFailed
+from twin.models import EVSE, Charger, Connector, Job, Line, Region, Substation
 
 pytestmark = [
     pytest.mark.django_db,

@@ -25,10 +25,10 @@ from rest_framework.test import APIClient
 from shapely.geometry import shape
 
 from tests.conftest import REPO
-from twin import tiles as tile_http
+from twin.ingest.osm import import_osm
 from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
-from twin.services import tiles
-from twin.services.osm_import import import_osm
+from twin.tiles import layers as tiles
+from twin.tiles import middleware as tile_http
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 
@@ -77,7 +77,7 @@ def fresh_tile_cache():
 @pytest.fixture
 def api(crew) -> APIClient:
     """A client with a real API token, already checked once, so that a tile costs no
-    authentication query (the check is remembered, see ``twin.tiles``): a tile's own queries
+    authentication query (the check is remembered, see ``twin.tiles.middleware``): a tile's own queries
     can be counted."""
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=crew)[0]}")
@@ -398,7 +398,7 @@ def test_the_tile_middleware_and_the_url_configuration_answer_alike(demo, api, s
     tile path goes on to the URL configuration's 404."""
     settings.TILES_CACHE_TIMEOUT = 0  # both render: no answer comes from the other's cache
     fast = api.get(url("lines", *SCHAAN_TOWERS_Z14))
-    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "twin.tiles.TileMiddleware"]
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "twin.tiles.middleware.TileMiddleware"]
     slow_client = APIClient()  # a client loads the middleware on its first request
     slow_client.credentials(HTTP_AUTHORIZATION=api._credentials["HTTP_AUTHORIZATION"])
     slow = slow_client.get(url("lines", *SCHAAN_TOWERS_Z14))
@@ -433,7 +433,7 @@ def test_a_session_not_checked_lately_goes_through_the_session_middleware(demo, 
 @pytest.mark.skipif(not ON_POSTGIS, reason="PostgreSQL's prepared statements")
 def test_tile_statements_are_prepared_once_with_a_generic_plan(demo, api, settings):
     """Each rule's statement is parsed and planned once per connection (see
-    ``twin.services.tiles.prepared_cursor``), with one generic plan for every tile."""
+    ``twin.tiles.layers.prepared_cursor``), with one generic plan for every tile."""
     from django.db import connection
 
     settings.TILES_CACHE_TIMEOUT = 0

@@ -6,19 +6,8 @@ from django.db import transaction
 from rest_framework import serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
-from twin.jobs import JOB_KINDS
-from twin.models import (
-    EVSE,
-    Charger,
-    Connector,
-    Job,
-    Line,
-    Market,
-    PricingNode,
-    Region,
-    Substation,
-    Support,
-)
+from twin.jobs import JOB_KIND_ALIASES, JOB_KINDS, canonical_kind
+from twin.models import EVSE, Charger, Connector, Job, Line, Region, Substation, Support
 from twin.services.geometry import GeometryError, check_geometry
 
 ASSET_FIELDS = [
@@ -177,23 +166,6 @@ class RegionSerializer(GeoFeatureModelSerializer):
         read_only_fields = fields
 
 
-class MarketSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Market
-        fields = ["id", "name", "operator", "currency", "time_zone", "interval_min"]
-
-
-class PricingNodeSerializer(GeoResourceSerializer):
-    geometry_types = {"location": ("Point",)}
-    market = serializers.SlugRelatedField(slug_field="name", queryset=Market.objects.all())
-
-    class Meta:
-        model = PricingNode
-        geo_field = "location"
-        fields = ["id", "market", "code", "name", "location", "kind", "substation", "tags",
-                  "distance_m"]
-
-
 class JobSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=[])
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -207,7 +179,10 @@ class JobSerializer(serializers.ModelSerializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = sorted(JOB_KINDS)
+        self.fields["kind"].choices = sorted([*JOB_KINDS, *JOB_KIND_ALIASES])
+
+    def validate_kind(self, value: str) -> str:
+        return canonical_kind(value)
 
     def validate_parameters(self, value):
         if not isinstance(value, dict):

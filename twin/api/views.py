@@ -18,10 +18,10 @@ from rest_framework.views import APIView
 from twin import filtersets
 from twin.api import serializers
 from twin.api.pagination import ListPagination
+from twin.ingest.layers import ExportFailed, export_layer
+from twin.ingest.uploads import UploadTooLarge, import_sources, submit_import
 from twin.jobs import JobParameterError, cancel_job, submit_job
-from twin.models import EVSE, Charger, Job, Line, Market, PricingNode, Region, Substation, Support
-from twin.services.layers import ExportFailed, export_layer
-from twin.services.uploads import UploadTooLarge, import_sources, submit_import
+from twin.models import EVSE, Charger, Job, Line, Region, Substation, Support
 
 ASSET_SEARCH = ["name", "ref", "operator", "source_id"]
 
@@ -67,22 +67,6 @@ class RegionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = serializers.RegionSerializer
     search_fields = ["name"]
     filterset_fields = ["name"]
-
-
-class MarketViewSet(viewsets.ModelViewSet):
-    queryset = Market.objects.all()
-    pagination_class = ListPagination
-    serializer_class = serializers.MarketSerializer
-    search_fields = ["name", "operator"]
-    filterset_fields = ["name", "currency"]
-
-
-class PricingNodeViewSet(viewsets.ModelViewSet):
-    queryset = PricingNode.objects.select_related("market")
-    serializer_class = serializers.PricingNodeSerializer
-    filterset_class = filtersets.PricingNodeFilterSet
-    search_fields = ["code", "name"]
-    ordering_fields = ["code", "id"]
 
 
 class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):

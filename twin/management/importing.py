@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError
 
-from twin.services.ingest import ImportFailed
+from twin.ingest.base import ImportFailed
 
 
 def progress_bar(stream):

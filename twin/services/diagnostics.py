@@ -9,12 +9,11 @@ import time
 from django.contrib.gis import gdal, geos
 from django.db import connection
 
-from twin.jobs import JobParameterError, Progress, job_kind
+from twin.jobs import JobParameterError, Progress
 
 MAX_HOLD_S = 600
 
 
-@job_kind("system.probe")
 def probe_worker(parameters: dict, progress: Progress) -> dict:
     """Report the worker's host, library versions and database, optionally holding a while.
 

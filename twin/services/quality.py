@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q
 
-from twin.jobs import JobParameterError, Progress, job_kind
+from twin.jobs import JobParameterError, Progress
 from twin.models import Charger, Line, Substation, Support
 
 CHECKED_KINDS = {
@@ -33,7 +33,6 @@ def invalid_geometries(model, geometry_field: str, progress=None, share=(0.0, 1.
     return found
 
 
-@job_kind("twin.check")
 def check_twin(parameters: dict, progress: Progress) -> dict:
     """Report data-quality problems per asset kind.
 

@@ -1,7 +1,7 @@
 """``import_afdc PATH [--region NAME] [--strict]``: chargers from an AFDC station CSV export."""
 
+from twin.ingest.afdc import import_afdc
 from twin.management.importing import ImportCommand
-from twin.services.afdc import import_afdc
 
 
 class Command(ImportCommand):

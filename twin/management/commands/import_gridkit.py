@@ -1,8 +1,8 @@
 """``import_gridkit PATH [LINKS] [--region NAME] [--strict]``: substations and lines with their
 topology from GridKit-style vertex/link CSVs."""
 
+from twin.ingest.gridkit import import_gridkit
 from twin.management.importing import ImportCommand
-from twin.services.gridkit import import_gridkit
 
 
 class Command(ImportCommand):

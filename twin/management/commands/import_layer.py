@@ -1,7 +1,7 @@
 """``import_layer PATH --kind KIND [--mapping JSON] [--strict] [--region NAME]``: import a GIS layer.
 
 GeoPackage, Shapefile (with its ``.prj``), GeoJSON, FlatGeobuf or CSV (lon/lat or WKT columns);
-see :mod:`twin.services.layers` for the column rules. Prints the JSON import report.
+see :mod:`twin.ingest.layers` for the column rules. Prints the JSON import report.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import json
 
 from django.core.management.base import CommandError
 
+from twin.ingest.layers import KINDS, READ_FORMATS, import_layer
 from twin.management.importing import ImportCommand
-from twin.services.layers import KINDS, READ_FORMATS, import_layer
 
 
 class Command(ImportCommand):

@@ -1,7 +1,7 @@
 """``import_osm PATH [--region NAME] [--strict]``: build or update the twin from an OSM extract."""
 
+from twin.ingest.osm import import_osm
 from twin.management.importing import ImportCommand
-from twin.services.osm_import import import_osm
 
 
 class Command(ImportCommand):

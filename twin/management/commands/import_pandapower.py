@@ -1,8 +1,8 @@
 """``import_pandapower NETWORK [--region NAME] [--strict] [--currency EUR] [--name KEY]``: buses,
 lines with their electrical parameters, and a market with a pricing node per bus."""
 
+from twin.ingest.pandapower import import_pandapower
 from twin.management.importing import ImportCommand
-from twin.services.grid_models import import_pandapower
 
 
 class Command(ImportCommand):

@@ -1,0 +1,1 @@
+"""Price readers, one per market format (see :mod:`markets.services.prices`)."""
