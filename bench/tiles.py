@@ -344,7 +344,7 @@ def run_raw(statement: tuple[str, dict], *, prepared: bool = False) -> bytes:
     tile service prepares its own."""
     from django.db import connection
 
-    from twin.tiles.layers import prepared_cursor
+    from twin.tiles.service import prepared_cursor
 
     with (prepared_cursor() if prepared else connection.cursor()) as cursor:
         cursor.execute(*statement)
@@ -438,7 +438,7 @@ def breakdown(client, tiles_by_zoom: dict) -> dict:
 def explain(tiles_by_zoom: dict) -> None:
     from django.db import connection
 
-    from twin.tiles import layers as tiles
+    from twin.tiles import service as tiles
 
     for chosen in tiles_by_zoom.values():
         for layer in LAYERS:
@@ -476,7 +476,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import override_settings
 
-    from twin.tiles import layers as tiles
+    from twin.tiles import service as tiles
 
     log(f"migrating {BENCH_DB}")
     call_command("migrate", verbosity=0, interactive=False)

@@ -152,7 +152,7 @@ if not EMBEDDED:
     # The API's short spatial queries lose more to JIT compilation than they gain (measured by
     # bench/charger_near.py: p95 up to 4x raw SQL with JIT on); heavy jobs may SET jit = on.
     # Server-side prepared statements only where asked for (prepare=True: the tile service's
-    # twin.tiles.layers.prepared_cursor; psycopg never prepares on its own with this
+    # twin.tiles.service.prepared_cursor; psycopg never prepares on its own with this
     # threshold, and Django's client-side cursors never ask), each kept with one generic plan,
     # so a tile's statement is planned once per connection.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

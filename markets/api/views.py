@@ -15,7 +15,6 @@ Bad parameters → 400 with a ``message`` naming the parameter.
 
 Computed prices and forward curves:
 
-
 * ``GET forward-curves/?node=<id>[&months=12][&run=RUN][&start_month=YYYY-MM]``: a node's hourly
   forward curve computed from its current price history (:func:`markets.services.forward.forward_curve`,
   the same function ``build_forward_curve`` stores as run ``forward``). Any signed-in user.

@@ -27,7 +27,7 @@ from shapely.geometry import shape
 from tests.conftest import REPO
 from twin.ingest.osm import import_osm
 from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
-from twin.tiles import layers as tiles
+from twin.tiles import service as tiles
 from twin.tiles import middleware as tile_http
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
@@ -433,7 +433,7 @@ def test_a_session_not_checked_lately_goes_through_the_session_middleware(demo, 
 @pytest.mark.skipif(not ON_POSTGIS, reason="PostgreSQL's prepared statements")
 def test_tile_statements_are_prepared_once_with_a_generic_plan(demo, api, settings):
     """Each rule's statement is parsed and planned once per connection (see
-    ``twin.tiles.layers.prepared_cursor``), with one generic plan for every tile."""
+    ``twin.tiles.service.prepared_cursor``), with one generic plan for every tile."""
     from django.db import connection
 
     settings.TILES_CACHE_TIMEOUT = 0

@@ -1,5 +1,5 @@
 """Vector tile endpoint: ``GET /tiles/{layer}/{z}/{x}/{y}.mvt`` (include these url patterns at
-``tiles/``). The layers, zoom rules, versions and encoders live in :mod:`twin.tiles.layers`.
+``tiles/``). The layers, zoom rules, versions and encoders live in :mod:`twin.tiles.service`.
 
 Answers:
 
@@ -60,7 +60,7 @@ from rest_framework.authentication import TokenAuthentication, get_authorization
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 
-from twin.tiles import layers as tiles
+from twin.tiles import service as tiles
 
 CACHE_MAX_AGE_S = 60
 NOT_AUTHENTICATED = "Authentication credentials were not provided."  # DRF's words

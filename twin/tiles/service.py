@@ -77,7 +77,7 @@ Adding a layer
 Register it, e.g. from the owning app's ``AppConfig.ready()``::
 
     from django.db.models import Q
-    from twin.tiles.layers import ModelLayer, ZoomRule, register_layer, text
+    from twin.tiles.service import ModelLayer, ZoomRule, register_layer, text
 
     register_layer(ModelLayer(
         name="roads", model=Road, geometry=("geometry",), where=Q(),
