@@ -3,7 +3,7 @@ nodes, against the same surface built without the KD-tree; and the overlay servi
 
 Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/overlays.py``).
 
-1. **surface_407** — :func:`markets.services.overlays.surface_grid` + :func:`geotiff_bytes` for the
+1. **surface_407** — :func:`markets.services.surfaces.surface_grid` + :func:`geotiff_bytes` for the
    407 CAISO SF Bay Area nodes (``../shared/data/lmp``) with their real LMPs of one interval, at
    ``--size`` (1024) pixels on the longer side, IDW (k = 8 nearest, cKDTree) and linear
    (Delaunay), ``--rounds`` times each. Goal: median < 1 s.
@@ -110,10 +110,10 @@ def baseline_surface(lonlat, values, size) -> dict:
     coverage mask, same GeoTIFF, no KD-tree."""
     import shapely
 
-    from markets.services import overlays
+    from markets.services import surfaces
     from markets.services.interpolate import coverage
 
-    geometry = overlays.grid_geometry(lonlat, size=size)
+    geometry = surfaces.grid_geometry(lonlat, size=size)
     nodes_xy, query_xy = geometry.pop("nodes_xy"), geometry.pop("query_xy")
     hull = coverage(nodes_xy, buffer_m=geometry["buffer_m"])
     shapely.prepare(hull)
@@ -121,16 +121,16 @@ def baseline_surface(lonlat, values, size) -> dict:
     out = np.full(len(query_xy), np.nan)
     out[inside] = brute_force_idw(nodes_xy, values, query_xy[inside])
     geometry["array"] = out.reshape(geometry["height"], geometry["width"]).astype(np.float32)
-    overlays.geotiff_bytes(geometry)
+    surfaces.geotiff_bytes(geometry)
     return geometry
 
 
 def time_ours(lonlat, values, *, method, size) -> tuple[float, dict]:
-    from markets.services import overlays
+    from markets.services import surfaces
 
     started = time.perf_counter()
-    grid = overlays.surface_grid(lonlat, values, method=method, size=size)
-    overlays.geotiff_bytes(grid)
+    grid = surfaces.surface_grid(lonlat, values, method=method, size=size)
+    surfaces.geotiff_bytes(grid)
     return time.perf_counter() - started, grid
 
 

@@ -25,7 +25,7 @@ from rasterio.io import MemoryFile
 from scipy.spatial import Delaunay, cKDTree
 
 from markets.models import CarbonIntensity, Market, NodalPrice, PriceOverlay, PricingNode
-from markets.services import overlays
+from markets.services import overlays, surfaces
 from markets.services.interpolate import DEFAULT_NEIGHBOURS, coverage, interpolate
 from markets.services.storage import store_prices
 from tests.conftest import SHARED_DATA
@@ -104,7 +104,7 @@ def caiso_nodes(market: Market, at: datetime = T0) -> dict:
 
 
 def to_utm(lonlat: np.ndarray) -> tuple[np.ndarray, Transformer]:
-    srid, forward, _ = overlays.utm_transformers(lonlat)
+    srid, forward, _ = surfaces.utm_transformers(lonlat)
     x, y = forward.transform(lonlat[:, 0], lonlat[:, 1])
     return np.c_[x, y], Transformer.from_crs(3857, srid, always_xy=True)
 
@@ -247,7 +247,7 @@ def test_surface_is_nodata_outside_the_coverage_and_covered_inside(caiso):
     overlay, _ = overlays.get_overlay(caiso, "real-time", overlays.parse_instant(AT),
                                       kind="surface", method="idw", size=256)
     with overlay.raster.open("rb") as handle:
-        data, profile = overlays.read_geotiff(handle)
+        data, profile = surfaces.read_geotiff(handle)
     assert data.shape == (profile["height"], profile["width"]) and 256 in data.shape
     nodes = caiso_nodes(caiso)
     nodes_xy, from_3857 = to_utm(nodes["lonlat"])
@@ -276,7 +276,7 @@ def test_pixel_centres_are_projected_within_centimetres(size, tolerance_m):
     table = pd.read_csv(NODES_CSV) if NODES_CSV.exists() else None
     lonlat = (table[["longitude", "latitude"]].to_numpy() if table is not None
               else np.array([[-122.5, 37.2], [-121.6, 37.3], [-122.0, 38.1]]))
-    geometry = overlays.grid_geometry(lonlat, size=size)
+    geometry = surfaces.grid_geometry(lonlat, size=size)
     t = geometry["transform"]
     cols, rows = np.meshgrid(np.arange(geometry["width"]) + 0.5, np.arange(geometry["height"]) + 0.5)
     exact = np.column_stack(Transformer.from_crs(3857, geometry["utm_srid"], always_xy=True)
@@ -290,7 +290,7 @@ def test_pixel_centres_are_projected_within_centimetres(size, tolerance_m):
 def test_voronoi_cells_cover_the_hull_without_overlaps():
     table = pd.read_csv(NODES_CSV)
     nodes_xy, _ = to_utm(table[["longitude", "latitude"]].to_numpy())
-    cells, owner = overlays.voronoi_cells(nodes_xy)
+    cells, owner = surfaces.voronoi_cells(nodes_xy)
     hull = coverage(nodes_xy)
     assert len(cells) == len(np.unique(nodes_xy, axis=0)) == 407
     assert all(cell.is_valid and not cell.is_empty for cell in cells)
@@ -308,7 +308,7 @@ def test_voronoi_cells_cover_the_hull_without_overlaps():
 @pytest.mark.embedded
 def test_colocated_nodes_share_one_voronoi_cell():
     points = np.array([[0.0, 0.0], [1000.0, 0.0], [0.0, 1000.0], [1000.0, 1000.0], [0.0, 0.0]])
-    cells, owner = overlays.voronoi_cells(points)
+    cells, owner = surfaces.voronoi_cells(points)
     assert len(cells) == 4 and owner[0] == owner[4]
     assert sum(c.area for c in cells) == pytest.approx(1e6)
 

@@ -21,11 +21,12 @@ from pyproj import Transformer
 
 from tests.conftest import REPO
 from twin.ingest.base import ImportFailed, evse_specs
-from twin.ingest.layers import KINDS, ExportFailed, export_layer, import_layer
+from twin.ingest.layers import KINDS, import_layer
 from twin.ingest.osm import import_osm
 from twin.ingest.osm_tags import parse_voltages_kv
 from twin.jobs import JOB_KINDS, JobParameterError
 from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
+from twin.services.exports import ExportFailed, export_layer
 
 pytestmark = pytest.mark.django_db
 DEMO = REPO / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"

@@ -18,10 +18,10 @@ from rest_framework.views import APIView
 from twin import filtersets
 from twin.api import serializers
 from twin.api.pagination import ListPagination
-from twin.ingest.layers import ExportFailed, export_layer
 from twin.ingest.uploads import UploadTooLarge, import_sources, submit_import
 from twin.jobs import JobParameterError, cancel_job, submit_job
 from twin.models import EVSE, Charger, Job, Line, Region, Substation, Support
+from twin.services.exports import ExportFailed, export_layer
 
 ASSET_SEARCH = ["name", "ref", "operator", "source_id"]
 

@@ -11,7 +11,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from twin.ingest.layers import KINDS, WRITE_FORMATS, ExportFailed, export_layer
+from twin.ingest.layers import KINDS
+from twin.services.exports import WRITE_FORMATS, ExportFailed, export_layer
 
 
 class Command(BaseCommand):
