@@ -4,7 +4,8 @@ The importers themselves live one per source:
 
 * :mod:`twin.ingest.afdc` — NREL/DOE Alternative Fuels Data Center station CSV → chargers;
 * :mod:`twin.ingest.gridkit` — GridKit-style vertex/link CSVs → substations and lines;
-* :mod:`twin.ingest.pandapower` — pandapower networks → buses, lines, a market and its nodes.
+* :mod:`twin.ingest.pandapower` — pandapower networks → buses and lines (the markets app adds
+  a market and its nodes through :data:`twin.ingest.signals.network_imported`).
 
 All of them build records for :func:`twin.ingest.base.sync_records` inside
 :func:`twin.ingest.base.import_transaction`; this module holds what they have in common:
