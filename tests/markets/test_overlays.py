@@ -334,11 +334,11 @@ def test_voronoi_and_points_overlays_carry_prices_carbon_and_colours(caiso):
     p02, p98 = np.percentile(list(price.values()), [2, 98])
     assert stats["domain"] == [round(p02, 5), round(p98, 5)] and stats["domain_clipped"]
     median_node = min(features, key=lambda f: abs(f["properties"]["lmp_per_mwh"] - stats["median"]))
-    assert median_node["properties"]["color"] not in (overlays.PRICE_RAMP[0], overlays.PRICE_RAMP[-1])
+    assert median_node["properties"]["color"] not in (surfaces.PRICE_RAMP[0], surfaces.PRICE_RAMP[-1])
     cheapest = min(features, key=lambda f: f["properties"]["lmp_per_mwh"])
     dearest = max(features, key=lambda f: f["properties"]["lmp_per_mwh"])
-    assert cheapest["properties"]["color"] == overlays.PRICE_RAMP[0]
-    assert dearest["properties"]["color"] == overlays.PRICE_RAMP[-1]
+    assert cheapest["properties"]["color"] == surfaces.PRICE_RAMP[0]
+    assert dearest["properties"]["color"] == surfaces.PRICE_RAMP[-1]
     for f in features[:5]:
         p = f["properties"]
         assert p["lmp_per_mwh"] == pytest.approx(
@@ -479,7 +479,7 @@ def test_api_points_and_voronoi_are_geojson(caiso, crew_client):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["type"] == "FeatureCollection" and len(body["features"]) == 407
-    assert body["stats"]["colors"] == list(overlays.PRICE_RAMP)
+    assert body["stats"]["colors"] == list(surfaces.PRICE_RAMP)
     assert response["X-Overlay-Built"] == "true"
     assert crew_client.get(URL, _query(kind="points"))["X-Overlay-Built"] == "false"
     response = crew_client.get(URL, _query(kind="voronoi"))
