@@ -53,6 +53,7 @@ def _get(url: str, token: str | None = None, data: dict | None = None) -> tuple[
 
 @pytest.mark.skipif(not settings.EMBEDDED, reason="the embedded smoke suite runs this")
 def test_make_run_starts_a_working_embedded_app(tmp_path):
+    repo_before = set(os.listdir(REPO))
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env.update(GRIDTWIN_VAR_DIR=str(tmp_path / "var"), PORT=str(port))
@@ -106,3 +107,6 @@ def test_make_run_starts_a_working_embedded_app(tmp_path):
             log.close()
     assert proc.returncode is not None
     assert "Warm shutdown" in (tmp_path / "var/log/worker.log").read_text()
+    # The broker's files, its exchange tables too, are in the var folder; nothing in the clone.
+    assert (tmp_path / "var/celery/control/celery.pidbox.exchange").is_file()
+    assert set(os.listdir(REPO)) == repo_before, "the embedded start wrote into the repository"
