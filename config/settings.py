@@ -186,14 +186,20 @@ STATICFILES_DIRS = [
     ("vendor/ol", BASE_DIR / "node_modules" / "ol"),
     ("vendor/maplibre-gl", BASE_DIR / "node_modules" / "maplibre-gl" / "dist"),
 ]
+# Production serves the hashed, compressed files of collectstatic (whitenoise's manifest storage,
+# strict: a missing collectstatic fails loudly). The embedded mode uses them once collectstatic
+# has run (``make run`` does) but also renders pages without it (a fresh clone's ``manage.py
+# runserver``): a file the manifest lacks keeps its plain URL, and WhiteNoise serves it from the
+# apps' static folders (the finders), as it does with DEBUG.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+        else "config.storage.ManifestOrPlainStaticFilesStorage" if EMBEDDED
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+WHITENOISE_USE_FINDERS = DEBUG or EMBEDDED
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
 IMPORT_MAX_UPLOAD_MB = int(env("IMPORT_MAX_UPLOAD_MB", "2048"))
