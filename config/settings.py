@@ -126,7 +126,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "config" / "templates"],  # admin/base_site.html: GridTwin's header
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -403,8 +403,9 @@ def test_dockerfile_copies_existing_files_and_the_whole_app():
     copied_sources = {source for source, _ in copied}
     assert local | {"manage.py", "requirements.txt"} <= copied_sources | {"."}
     for template_dir in project_settings.TEMPLATES[0]["DIRS"]:
-        if Path(template_dir).exists():
-            assert Path(template_dir).relative_to(ROOT).as_posix() in copied_sources | {"."}
+        if Path(template_dir).exists():  # copied itself, or within a copied folder
+            relative = Path(template_dir).relative_to(ROOT)
+            assert {relative, *relative.parents} & {Path(source) for source in copied_sources}
 
     entrypoint = exec_form(stage, "ENTRYPOINT")
     assert [s for s, d in copied if d == entrypoint[0]] == ["docker/entrypoint.sh"]
