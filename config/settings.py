@@ -14,6 +14,7 @@ compose-file test are checked against it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +37,9 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "SECURE_SSL": "1 behind HTTPS: secure cookies, HTTPS redirect, HSTS (default 0)",
     "SECURE_HSTS_SECONDS": "HSTS max-age when SECURE_SSL=1 (default 31536000)",
     "GRIDTWIN_VAR_DIR": "folder for the embedded database, broker files, media (default var/)",
+    "GRIDTWIN_IMPORT_DIRS": "folders that import jobs may read besides the media folder (where "
+    "uploads land), colon- or comma-separated, relative ones under the project folder "
+    "(default data)",
     "STATIC_ROOT": "where collectstatic writes (default var/static)",
     "JOB_HEARTBEAT_TIMEOUT_S": "a running job silent this long is taken as lost (default 300)",
     "JOB_MAX_ATTEMPTS": "how often a lost job is started again before it fails (default 2)",
@@ -203,8 +207,11 @@ WHITENOISE_USE_FINDERS = DEBUG or EMBEDDED
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
 IMPORT_MAX_UPLOAD_MB = int(env("IMPORT_MAX_UPLOAD_MB", "2048"))
-# Import jobs read files only from these folders (uploads land in MEDIA_ROOT/imports).
-IMPORT_ROOTS = [MEDIA_ROOT, BASE_DIR / "data"]
+# Import jobs read files only from these folders (uploads land in MEDIA_ROOT/imports; a region
+# keeps a copy of its source file under MEDIA_ROOT/regions, see twin.services.sources).
+IMPORT_ROOTS = [MEDIA_ROOT] + [
+    BASE_DIR / folder.strip()
+    for folder in re.split(r"[:,]", env("GRIDTWIN_IMPORT_DIRS", "data")) if folder.strip()]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # larger uploads stream to a temporary file
 
 # GDAL 3.6 on Debian 12 is older than Django 5.2 would like; it works for everything we use.
