@@ -49,7 +49,9 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TILES_CACHE_TIMEOUT": "seconds a rendered vector tile stays in Django's cache, keyed by "
     "its layer's version (default 600; 0 renders every request)",
     "TILES_AUTH_TTL": "seconds a tile request's session or token check is remembered in the "
-    "process (default 60, the tiles' max-age; 0 checks every request)",
+    "cache (default 60, the tiles' max-age; 0 checks every request)",
+    "CACHE_URL": "redis://host:6379/1: Django's cache shared by all web processes (remembered "
+    "tile credentials, rendered tiles); default: each process's own memory (embedded)",
     "LOG_LEVEL": "root log level (default INFO)",
 }
 
@@ -286,9 +288,33 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- caches -----------------------------------------------------------------------------------
+def cache_settings(url: str) -> dict:
+    """``CACHES`` for ``CACHE_URL``: Django's Redis cache as ``default`` when one is named (every
+    web process and host then shares it), else each process's own memory; and ``tiles``, always
+    the process's memory: the first place a rendered tile is looked up (``TILES_CACHE``; see
+    twin/services/tiles.py), so a repeated tile costs no round trip to Redis."""
+    if not url:
+        default = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    elif url.split("://", 1)[0] in {"redis", "rediss", "unix"}:
+        default = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                   "KEY_PREFIX": "gridtwin"}
+    else:
+        raise ValueError("CACHE_URL must start with redis://, rediss:// or unix://")
+    return {"default": default,
+            "tiles": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                      "LOCATION": "gridtwin-tiles", "OPTIONS": {"MAX_ENTRIES": 2000}}}
+
+
+CACHE_URL = env("CACHE_URL")
+CACHES = cache_settings(CACHE_URL)
+
 MAP_BASEMAP_STYLE_URL = env("MAP_BASEMAP_STYLE_URL")
 TILES_CACHE_TIMEOUT = int(env("TILES_CACHE_TIMEOUT", "600"))
 TILES_AUTH_TTL = int(env("TILES_AUTH_TTL", "60"))
+TILES_CACHE = "tiles"  # this process's rendered tiles, looked up first
+TILES_SHARED_CACHE = "default" if CACHE_URL else None  # then the shared ones (Redis)
+TILES_AUTH_CACHE = "default"  # remembered credentials: shared when CACHE_URL names Redis
 
 JOB_HEARTBEAT_TIMEOUT_S = int(env("JOB_HEARTBEAT_TIMEOUT_S", "300"))
 JOB_MAX_ATTEMPTS = int(env("JOB_MAX_ATTEMPTS", "2"))

@@ -314,6 +314,19 @@ def test_app_environment_is_production():
     assert broker.hostname in services
 
 
+def test_compose_shares_one_cache_in_its_redis():
+    """The web processes share Django's cache (remembered tile credentials, tiles) in Redis, in
+    a database of its own beside the broker's."""
+    services = load_compose()["services"]
+    env = resolved_env(services["web"])
+    cache, broker = urlsplit(env["CACHE_URL"]), urlsplit(env["CELERY_BROKER_URL"])
+    assert cache.scheme == "redis" and cache.hostname == "redis" and cache.hostname in services
+    assert (cache.hostname, cache.port) == (broker.hostname, broker.port)
+    assert cache.path != broker.path
+    caches = project_settings.cache_settings(env["CACHE_URL"])
+    assert caches["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+
+
 def test_compose_defaults_agree_with_the_documented_ones():
     """A ``${X:-d}`` default must be the default that ENVIRONMENT_VARIABLES states for X, except
     where compose is deliberately stricter than the embedded mode (HTTPS on)."""
