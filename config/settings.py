@@ -22,7 +22,7 @@ from pathlib import Path
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("GRIDTWIN_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("GRIDTWIN_VAR_DIR") or BASE_DIR / "var")  # set but empty: var/
 
 ENVIRONMENT_VARIABLES: dict[str, str] = {
     "DATABASE_URL": "postgis://user:pass@host:5432/db, or spatialite:///path/file.sqlite3 "
