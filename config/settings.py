@@ -14,6 +14,7 @@ compose-file test are checked against it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("GRIDTWIN_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("GRIDTWIN_VAR_DIR") or BASE_DIR / "var")  # set but empty: var/
 
 ENVIRONMENT_VARIABLES: dict[str, str] = {
     "DATABASE_URL": "postgis://user:pass@host:5432/db, or spatialite:///path/file.sqlite3 "
@@ -36,6 +37,9 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "SECURE_SSL": "1 behind HTTPS: secure cookies, HTTPS redirect, HSTS (default 0)",
     "SECURE_HSTS_SECONDS": "HSTS max-age when SECURE_SSL=1 (default 31536000)",
     "GRIDTWIN_VAR_DIR": "folder for the embedded database, broker files, media (default var/)",
+    "GRIDTWIN_IMPORT_DIRS": "folders that import jobs may read besides the media folder (where "
+    "uploads land), colon- or comma-separated, relative ones under the project folder "
+    "(default data)",
     "STATIC_ROOT": "where collectstatic writes (default var/static)",
     "JOB_HEARTBEAT_TIMEOUT_S": "a running job silent this long is taken as lost (default 300)",
     "JOB_MAX_ATTEMPTS": "how often a lost job is started again before it fails (default 2)",
@@ -45,7 +49,9 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TILES_CACHE_TIMEOUT": "seconds a rendered vector tile stays in Django's cache, keyed by "
     "its layer's version (default 600; 0 renders every request)",
     "TILES_AUTH_TTL": "seconds a tile request's session or token check is remembered in the "
-    "process (default 60, the tiles' max-age; 0 checks every request)",
+    "cache (default 60, the tiles' max-age; 0 checks every request)",
+    "CACHE_URL": "redis://host:6379/1: Django's cache shared by all web processes (remembered "
+    "tile credentials, rendered tiles); default: each process's own memory (embedded)",
     "LOG_LEVEL": "root log level (default INFO)",
 }
 
@@ -127,7 +133,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "config" / "templates"],  # admin/base_site.html: GridTwin's header
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -187,19 +193,28 @@ STATICFILES_DIRS = [
     ("vendor/ol", BASE_DIR / "node_modules" / "ol"),
     ("vendor/maplibre-gl", BASE_DIR / "node_modules" / "maplibre-gl" / "dist"),
 ]
+# Production serves the hashed, compressed files of collectstatic (whitenoise's manifest storage,
+# strict: a missing collectstatic fails loudly). The embedded mode uses them once collectstatic
+# has run (``make run`` does) but also renders pages without it (a fresh clone's ``manage.py
+# runserver``): a file the manifest lacks keeps its plain URL, and WhiteNoise serves it from the
+# apps' static folders (the finders), as it does with DEBUG.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+        else "config.storage.ManifestOrPlainStaticFilesStorage" if EMBEDDED
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+WHITENOISE_USE_FINDERS = DEBUG or EMBEDDED
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
 IMPORT_MAX_UPLOAD_MB = int(env("IMPORT_MAX_UPLOAD_MB", "2048"))
-# Import jobs read files only from these folders (uploads land in MEDIA_ROOT/imports).
-IMPORT_ROOTS = [MEDIA_ROOT, BASE_DIR / "data"]
+# Import jobs read files only from these folders (uploads land in MEDIA_ROOT/imports; a region
+# keeps a copy of its source file under MEDIA_ROOT/regions, see twin.ingest.sources).
+IMPORT_ROOTS = [MEDIA_ROOT] + [
+    BASE_DIR / folder.strip()
+    for folder in re.split(r"[:,]", env("GRIDTWIN_IMPORT_DIRS", "data")) if folder.strip()]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # larger uploads stream to a temporary file
 
 # GDAL 3.6 on Debian 12 is older than Django 5.2 would like; it works for everything we use.
@@ -255,10 +270,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "celery" / "broker"
     (VAR_DIR / "celery" / "processed").mkdir(parents=True, exist_ok=True)
     _broker_dir.mkdir(parents=True, exist_ok=True)
+    (VAR_DIR / "celery" / "control").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        # the exchange tables (kombu's default is ./control, wherever the worker was started)
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = "django-db"
@@ -271,9 +289,33 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- caches -----------------------------------------------------------------------------------
+def cache_settings(url: str) -> dict:
+    """``CACHES`` for ``CACHE_URL``: Django's Redis cache as ``default`` when one is named (every
+    web process and host then shares it), else each process's own memory; and ``tiles``, always
+    the process's memory: the first place a rendered tile is looked up (``TILES_CACHE``; see
+    twin/tiles/service.py), so a repeated tile costs no round trip to Redis."""
+    if not url:
+        default = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    elif url.split("://", 1)[0] in {"redis", "rediss", "unix"}:
+        default = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                   "KEY_PREFIX": "gridtwin"}
+    else:
+        raise ValueError("CACHE_URL must start with redis://, rediss:// or unix://")
+    return {"default": default,
+            "tiles": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                      "LOCATION": "gridtwin-tiles", "OPTIONS": {"MAX_ENTRIES": 2000}}}
+
+
+CACHE_URL = env("CACHE_URL")
+CACHES = cache_settings(CACHE_URL)
+
 MAP_BASEMAP_STYLE_URL = env("MAP_BASEMAP_STYLE_URL")
 TILES_CACHE_TIMEOUT = int(env("TILES_CACHE_TIMEOUT", "600"))
 TILES_AUTH_TTL = int(env("TILES_AUTH_TTL", "60"))
+TILES_CACHE = "tiles"  # this process's rendered tiles, looked up first
+TILES_SHARED_CACHE = "default" if CACHE_URL else None  # then the shared ones (Redis)
+TILES_AUTH_CACHE = "default"  # remembered credentials: shared when CACHE_URL names Redis
 
 JOB_HEARTBEAT_TIMEOUT_S = int(env("JOB_HEARTBEAT_TIMEOUT_S", "300"))
 JOB_MAX_ATTEMPTS = int(env("JOB_MAX_ATTEMPTS", "2"))

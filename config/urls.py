@@ -5,6 +5,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+# The operators' console is GridTwin's (config/templates/admin/base_site.html adds the links to
+# the map and the API docs to its header).
+admin.site.site_header = "GridTwin"
+admin.site.site_title = "GridTwin admin"
+admin.site.index_title = "GridTwin administration"
+admin.site.site_url = "/map/"
+
 
 def healthz(request):
     """Liveness and database check for load balancers and compose health checks."""

@@ -314,6 +314,19 @@ def test_app_environment_is_production():
     assert broker.hostname in services
 
 
+def test_compose_shares_one_cache_in_its_redis():
+    """The web processes share Django's cache (remembered tile credentials, tiles) in Redis, in
+    a database of its own beside the broker's."""
+    services = load_compose()["services"]
+    env = resolved_env(services["web"])
+    cache, broker = urlsplit(env["CACHE_URL"]), urlsplit(env["CELERY_BROKER_URL"])
+    assert cache.scheme == "redis" and cache.hostname == "redis" and cache.hostname in services
+    assert (cache.hostname, cache.port) == (broker.hostname, broker.port)
+    assert cache.path != broker.path
+    caches = project_settings.cache_settings(env["CACHE_URL"])
+    assert caches["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+
+
 def test_compose_defaults_agree_with_the_documented_ones():
     """A ``${X:-d}`` default must be the default that ENVIRONMENT_VARIABLES states for X, except
     where compose is deliberately stricter than the embedded mode (HTTPS on)."""
@@ -403,8 +416,9 @@ def test_dockerfile_copies_existing_files_and_the_whole_app():
     copied_sources = {source for source, _ in copied}
     assert local | {"manage.py", "requirements.txt"} <= copied_sources | {"."}
     for template_dir in project_settings.TEMPLATES[0]["DIRS"]:
-        if Path(template_dir).exists():
-            assert Path(template_dir).relative_to(ROOT).as_posix() in copied_sources | {"."}
+        if Path(template_dir).exists():  # copied itself, or within a copied folder
+            relative = Path(template_dir).relative_to(ROOT)
+            assert {relative, *relative.parents} & {Path(source) for source in copied_sources}
 
     entrypoint = exec_form(stage, "ENTRYPOINT")
     assert [s for s, d in copied if d == entrypoint[0]] == ["docker/entrypoint.sh"]
@@ -469,6 +483,58 @@ def test_collectstatic_as_the_image_build_runs_it(tmp_path):
     for path in ("vendor/ol/ol.css", "vendor/ol/dist/ol.js", "admin/css/base.css"):
         assert path in manifest, path
         assert (tmp_path / "static" / manifest[path]).exists()
+
+    # Production serves the hashed, compressed files, cached for ever.
+    hashed = f"/static/{manifest['admin/css/base.css']}"
+    production = production_env(tmp_path, DATABASE_URL="postgis://nobody@127.0.0.1:9/none")
+    served = serve_static(production)
+    assert served["backend"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert served["url"] == hashed and served["status"] == 200
+    assert served["encoding"] in ("br", "gzip") and "immutable" in served["cache_control"]
+    # The embedded mode uses the same files once collected (make run collects them) ...
+    embedded = {**env, "GRIDTWIN_VAR_DIR": str(tmp_path / "var")}
+    served = serve_static(embedded)
+    assert served["url"] == hashed and served["status"] == 200 and served["encoding"]
+    # ... and renders without them: plain names, served from the apps' static folders.
+    empty = tmp_path / "not-collected"
+    served = serve_static({**embedded, "STATIC_ROOT": str(empty)})
+    assert served["url"] == "/static/admin/css/base.css" and served["status"] == 200
+    # Production without collectstatic fails loudly rather than serve unhashed files.
+    served = serve_static({**production, "STATIC_ROOT": str(empty)})
+    assert "Missing staticfiles manifest entry for 'admin/css/base.css'" in served["error"]
+
+
+STATIC_CHECK = """
+import json
+
+import django
+
+django.setup()
+from django.conf import settings
+from django.templatetags.static import static
+from django.test import Client
+
+answer = {"backend": settings.STORAGES["staticfiles"]["BACKEND"]}
+try:
+    answer["url"] = static("admin/css/base.css")
+except ValueError as exc:
+    answer["error"] = str(exc)
+else:
+    response = Client().get(answer["url"], HTTP_HOST=settings.ALLOWED_HOSTS[0], secure=True,
+                            HTTP_ACCEPT_ENCODING="br, gzip")
+    answer.update(status=response.status_code, encoding=response.get("Content-Encoding"),
+                  cache_control=response.get("Cache-Control"))
+print(json.dumps(answer))
+"""
+
+
+def serve_static(env: dict[str, str]) -> dict:
+    """How a process with ``env`` links ``admin/css/base.css`` and serves that link."""
+    env = {**env, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    done = subprocess.run([sys.executable, "-c", STATIC_CHECK], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def _database_url() -> str:

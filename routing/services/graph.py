@@ -91,8 +91,11 @@ def get_region(name_or_region: str | Region) -> Region:
 def region_osm_file(region: Region, osm_path: str | Path | None = None) -> Path:
     """The local OSM extract a region was imported from.
 
-    ``Region.source_file`` holds the file's name (or path); it is looked up as given, then by
-    name under ``settings.IMPORT_ROOTS``.
+    ``Region.source_file`` holds the region's own copy of it, relative to ``MEDIA_ROOT`` (kept
+    there by ``import_osm``, see :func:`twin.ingest.sources.keep_source_file`); for a region
+    imported before copies were kept, it holds the file's name, looked up under
+    ``settings.IMPORT_ROOTS``. Nothing outside those folders is read unless ``osm_path`` (the
+    command line's choice) names it.
     """
     if osm_path:
         path = Path(osm_path)
@@ -102,15 +105,19 @@ def region_osm_file(region: Region, osm_path: str | Path | None = None) -> Path:
     if not region.source_file:
         raise RoutingInputError(f"region {region.name!r} has no source OSM file recorded; "
                                 "import it with import_osm first")
-    given = Path(region.source_file)
-    if given.is_absolute() and given.is_file():
-        return given
-    for root in settings.IMPORT_ROOTS:
-        for candidate in sorted(Path(root).rglob(given.name)):
+    media = Path(settings.MEDIA_ROOT).resolve()
+    kept = (media / region.source_file).resolve()
+    if kept.is_relative_to(media) and kept.is_file():
+        return kept
+    name = Path(region.source_file).name
+    for root in settings.IMPORT_ROOTS if name else []:
+        for candidate in sorted(Path(root).rglob(name)):
             if candidate.is_file():
                 return candidate
     raise RoutingInputError(f"the OSM file {region.source_file!r} of region {region.name!r} "
-                            f"was not found under {', '.join(map(str, settings.IMPORT_ROOTS))}")
+                            f"was not found under {', '.join(map(str, settings.IMPORT_ROOTS))}; "
+                            f"import it again (python manage.py import_osm FILE --region "
+                            f"{region.name})")
 
 
 def _file_identity(path: Path) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
+from django.test import Client
 from django.urls import reverse
 
 from markets.models import Market, PricingNode
@@ -119,3 +120,21 @@ def test_price_and_carbon_pages(admin_user_client, every_model):
         assert admin_user_client.get(_url(type(obj), "change", obj.pk)).status_code == 200
     empty = admin_user_client.get(_url(NodalPrice, "changelist") + "?run__exact=day-ahead")
     assert _url(NodalPrice, "change", price.pk) not in empty.content.decode()
+
+
+def test_the_console_is_gridtwins_with_links_to_the_map_and_the_api_docs(admin_user_client):
+    page = admin_user_client.get("/admin/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Django administration" not in html and "Django site admin" not in html
+    assert "<title>GridTwin administration | GridTwin admin</title>" in html
+    assert '<div id="site-name"><a href="/admin/">GridTwin</a></div>' in html
+    links = html[html.index('<nav id="gridtwin-links"'):]
+    links = links[:links.index("</nav>")]
+    assert '<a href="/map/">Map</a>' in links and '<a href="/api/docs/">API docs</a>' in links
+    assert admin_user_client.get("/map/").status_code == 200  # where the links lead
+    assert admin_user_client.get("/api/docs/").status_code == 200
+    login = Client().get("/admin/login/")
+    assert login.status_code == 200
+    assert "GridTwin" in login.content.decode()
+    assert "Django administration" not in login.content.decode()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from config.settings import ENVIRONMENT_VARIABLES
 from tests.conftest import REPO
 from tests.twin.test_jobs import finished, wait_for
 from twin.models import Job, Line, Region, Support
@@ -58,6 +64,48 @@ def test_import_jobs_read_only_from_the_import_folders(operator_client):
     assert execute_job(r.json()["id"], 1) == "failed"
     job = Job.objects.get()
     assert "path must be inside" in job.error and "Traceback" not in job.error
+
+
+def test_the_import_folders_come_from_gridtwin_import_dirs(tmp_path):
+    """``GRIDTWIN_IMPORT_DIRS`` names the folders jobs may read besides the media folder (where
+    uploads land); it replaces the default ``data/``, and nothing else becomes readable."""
+    osm = tmp_path / "srv" / "osm"
+    osm.mkdir(parents=True)
+    script = textwrap.dedent("""
+        import json, sys
+
+        import django
+
+        django.setup()
+        from django.conf import settings
+
+        from twin.jobs import JobParameterError
+        from twin.ingest.base import import_job_path
+
+        def check(path):
+            try:
+                return str(import_job_path(path))
+            except JobParameterError as exc:
+                return "refused: " + str(exc)
+
+        print(json.dumps({"roots": [str(root) for root in settings.IMPORT_ROOTS],
+                          "paths": [check(path) for path in sys.argv[1:]]}))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", GRIDTWIN_VAR_DIR=str(tmp_path / "var"),
+               GRIDTWIN_IMPORT_DIRS=f"{osm}:extra, ")
+    paths = [f"{osm}/andorra.osm.pbf", "imports/upload/a.osm", f"{REPO}/extra/b.osm", str(DEMO),
+             "/etc/passwd", f"{osm}/../../../../etc/passwd"]
+    done = subprocess.run([sys.executable, "-c", script, *paths], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    media = tmp_path / "var" / "media"
+    assert answer["roots"] == [str(media), str(osm), str(REPO / "extra")]
+    assert answer["paths"][:3] == [f"{osm}/andorra.osm.pbf", f"{media}/imports/upload/a.osm",
+                                   f"{REPO}/extra/b.osm"]
+    for refused in answer["paths"][3:]:  # data/ is no import folder any more, /etc never
+        assert refused.startswith("refused: path must be inside"), refused
 
 
 @pytest.mark.django_db
@@ -150,7 +198,8 @@ def test_regions_endpoint_lists_imported_regions(crew_client):
     assert body["type"] == "FeatureCollection" and body["count"] == 1
     region = body["features"][0]
     assert region["properties"]["name"] == "liechtenstein"
-    assert region["properties"]["source_file"] == DEMO.name
+    assert region["properties"]["source_file"].startswith("regions/liechtenstein-")  # its copy
+    assert region["properties"]["source_file"].endswith(f"-{DEMO.name}")
     xs = [x for ring in region["geometry"]["coordinates"][0] for x, _ in ring]
     assert min(xs) == pytest.approx(9.471078) and max(xs) == pytest.approx(9.636217)
     assert crew_client.post("/api/v1/regions/", {}).status_code == 403  # read-only for crews

@@ -189,6 +189,58 @@ def test_strict_rolls_everything_back(bad_osm):
         call_command("import_osm", str(bad_osm), "--strict")
 
 
+def test_a_region_keeps_its_own_copy_of_its_file(tmp_path, settings,
+                                                django_capture_on_commit_callbacks):
+    """The file may be anywhere (the command line reads what the operator names); the region
+    records a copy in the media folder, which its later jobs read (``build_flight_graph``)."""
+    from routing.services.errors import RoutingInputError
+    from routing.services.graph import region_osm_file
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    original = tmp_path / "srv" / "andorra.osm"  # outside the import folders
+    original.parent.mkdir()
+    original.write_text(BAD_OSM)
+    with django_capture_on_commit_callbacks(execute=True):
+        import_osm(original, region_name="Andorra")
+    region = Region.objects.get(name="Andorra")
+    kept = settings.MEDIA_ROOT / region.source_file
+    assert region.source_file.startswith("regions/andorra-") and kept.name.endswith("-andorra.osm")
+    assert kept.read_bytes() == original.read_bytes()
+    original.unlink()
+    assert region_osm_file(region) == kept.resolve()
+
+    # The same content again (here: the copy itself) is the same copy, untouched.
+    modified = kept.stat().st_mtime_ns
+    with django_capture_on_commit_callbacks(execute=True):
+        import_osm(kept, region_name="Andorra")
+    region.refresh_from_db()
+    assert settings.MEDIA_ROOT / region.source_file == kept and kept.stat().st_mtime_ns == modified
+
+    # A newer file replaces it once the import commits; one that rolls back changes nothing.
+    original.write_text(BAD_OSM.replace("Bowtie", "Bowtie 2"))
+    with django_capture_on_commit_callbacks(execute=True):
+        import_osm(original, region_name="Andorra")
+    region.refresh_from_db()
+    newer = settings.MEDIA_ROOT / region.source_file
+    assert newer != kept and list(newer.parent.iterdir()) == [newer]
+    original.write_text(BAD_OSM.replace("Bowtie", "Bowtie 3"))
+    with pytest.raises(ImportFailed), django_capture_on_commit_callbacks(execute=True):
+        import_osm(original, region_name="Andorra", strict=True)
+    region.refresh_from_db()
+    assert settings.MEDIA_ROOT / region.source_file == newer and newer.is_file()
+
+    # Another region, even one named alike, has a folder of its own.
+    with django_capture_on_commit_callbacks(execute=True):
+        import_osm(newer, region_name="andorra")
+    other = Region.objects.get(name="andorra")
+    assert Path(other.source_file).parent != Path(region.source_file).parent and newer.is_file()
+
+    # A recorded path outside the media folder is not read.
+    region.source_file = "../../../../../../etc/hostname"
+    with pytest.raises(RoutingInputError, match="was not found"):
+        region_osm_file(region)
+
+
 @pytest.mark.parametrize("content,name,message", [
     (None, "truncated.osm.pbf", "unexpected EOF"),
     (b"not a pbf at all" * 64, "garbage.osm.pbf", "could not read the OSM file"),

@@ -16,7 +16,7 @@ import mapbox_vector_tile
 import pytest
 import shapely
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db.models import Q
 from django.test import Client
 from django.utils import timezone
@@ -27,8 +27,8 @@ from shapely.geometry import shape
 from tests.conftest import REPO
 from twin.ingest.osm import import_osm
 from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
-from twin.tiles import middleware as tile_http
 from twin.tiles import service as tiles
+from twin.tiles.middleware import middleware as tile_http
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 
@@ -67,11 +67,11 @@ def demo(django_db_setup, django_db_blocker) -> dict:
 def fresh_tile_cache():
     """Each test starts with an empty tile cache (in SQLite rolled-back ids come back, and with
     them versions of data that no longer exists) and no remembered credentials."""
-    cache.clear()
-    tile_http.credentials.clear()
+    caches[settings.TILES_CACHE].clear()
+    cache.clear()  # the default cache: the remembered credentials (TILES_AUTH_CACHE)
     yield
+    caches[settings.TILES_CACHE].clear()
     cache.clear()
-    tile_http.credentials.clear()
 
 
 @pytest.fixture
@@ -356,13 +356,15 @@ def test_credentials_are_checked_once_a_minute_and_forgotten_on_revocation(
 
 def test_credentials_expire_and_can_be_checked_every_time(demo, crew, settings,
                                                          django_assert_num_queries):
+    settings.TILES_AUTH_TTL = 1
     browser = Client()
     browser.force_login(crew)
     tile = url("supports", *Z8)
     assert browser.get(tile).status_code == 200
     key = tile_http.credentials.key("session", browser.cookies[settings.SESSION_COOKIE_NAME].value)
     assert tile_http.credentials.valid(key)
-    tile_http.credentials._seen[key] = time.monotonic() - 1  # as if a minute had gone by
+    time.sleep(1.1)  # TILES_AUTH_TTL has gone by
+    assert not tile_http.credentials.valid(key)
     with django_assert_num_queries(2):
         assert browser.get(tile).status_code == 200
     settings.TILES_AUTH_TTL = 0

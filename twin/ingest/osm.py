@@ -33,7 +33,7 @@ from twin.ingest.base import (
     sync_support_lines,
     valid_records,
 )
-from twin.ingest.sources import extent, finish_region, job_options
+from twin.ingest.sources import extent, finish_region, job_options, keep_source_file
 from twin.models import Charger, Line, Region, Road, Substation, Support
 from twin.services.geometry import utm_srid
 
@@ -307,9 +307,10 @@ def import_osm(path: str | Path, *, region_name: str | None = None, strict: bool
             kind="charger", report=report, scope=scope)
         report.extra["chargers_with_new_evses"] = sync_evses(osm.chargers, chargers)
         _sync_roads(region, osm.roads, report)
-        finish_region(region, source_file=path.name, report=report, bbox=osm.bbox or extent(
+        bbox = osm.bbox or extent(
             [r["location"] for r in osm.supports + osm.substations + osm.chargers]
-            + [r["geometry"] for r in osm.lines]))
+            + [r["geometry"] for r in osm.lines])
+        finish_region(region, source_file=keep_source_file(region, path), report=report, bbox=bbox)
     report.extra["region"] = region_name
     progress(1.0, "done")
     return report.as_dict()

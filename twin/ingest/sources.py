@@ -15,15 +15,21 @@ import, and checking job parameters.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
 import pandas as pd
+from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
+from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from twin.ingest.base import ImportFailed, ImportReport, import_job_path
 from twin.jobs import JobParameterError, check_parameters
@@ -123,6 +129,48 @@ def finish_region(region: Region, *, source_file: str, report: ImportReport,
     region.imported_at = timezone.now()
     region.summary = report.as_dict()
     region.save()
+
+
+REGION_FILES = "regions"  # under MEDIA_ROOT
+
+
+def keep_source_file(region: Region, path: Path) -> str:
+    """Copy the file a region is imported from into the media folder, where its later jobs
+    (e.g. ``build_flight_graph``, which reads its roads) find it wherever the original was or
+    goes; return the copy's path relative to ``MEDIA_ROOT``, for ``Region.source_file``.
+
+    The copy is ``MEDIA_ROOT/regions/<region folder>/<sha256 prefix>-<file name>``, the folder
+    named for the region (its name as a slug plus a hash of the exact name, so that "Andorra"
+    and "andorra" keep apart): the same content is copied once (and keeps its modification
+    time, so a cached flight graph stays valid), a new one is written beside it and, once the
+    import commits, the folder's other files are removed. An import that rolls back leaves the
+    recorded copy untouched. Call inside the import's transaction.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    short = digest.hexdigest()[:16]
+    name_hash = hashlib.blake2b(region.name.encode(), digest_size=4).hexdigest()
+    folder = Path(settings.MEDIA_ROOT) / REGION_FILES / f"{slugify(region.name)}-{name_hash}"
+    kept = folder / f"{short}-{path.name.removeprefix(f'{short}-')}"  # a copy imported again
+    if not kept.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".incoming-", delete=False) as tmp:
+            partial = Path(tmp.name)
+        try:
+            shutil.copy2(path, partial)
+            partial.replace(kept)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def remove_older_copies() -> None:
+        for other in folder.iterdir():
+            if other != kept and other.is_file():
+                other.unlink(missing_ok=True)
+
+    transaction.on_commit(remove_older_copies)
+    return kept.relative_to(settings.MEDIA_ROOT).as_posix()
 
 
 def job_options(parameters: dict, *, required: Iterable[str], optional: Iterable[str]) -> dict:

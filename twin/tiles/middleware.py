@@ -33,23 +33,25 @@ it small (``bench/tiles.py`` measures the endpoint against the bare SQL):
   Without the middleware the same view is reached through the URL configuration.
 * Credentials are checked as the REST API checks them (DRF's ``TokenAuthentication``, or
   Django's session and ``auth.get_user``, which also verifies the session's password hash),
-  and a success is remembered in the process for ``TILES_AUTH_TTL`` seconds (default 60, the
-  tiles' own ``max-age``): a signed-in map pays the one or two authentication queries once a
-  minute instead of on every tile. Logging out and deleting a token forget the credentials at
-  once in the process that does it; elsewhere a revoked credential reads tiles for at most
-  ``TILES_AUTH_TTL`` more seconds — no longer than a browser may show the tiles it already has.
-  ``TILES_AUTH_TTL = 0`` checks every request.
+  and a success is remembered in Django's cache for ``TILES_AUTH_TTL`` seconds (default 60,
+  the tiles' own ``max-age``): a signed-in map pays the one or two authentication queries once
+  a minute instead of on every tile. Logging out and deleting a token forget the credentials
+  at once: in production the cache is the Redis of ``CACHE_URL``, shared by every web process
+  and host, so the next tile is refused whichever process serves it — at the price of one
+  Redis read per tile (a process's own memory cannot learn of a logout elsewhere). Embedded,
+  the cache is the process's memory. Other revocations (a password change, an expired
+  session) reach the tiles within ``TILES_AUTH_TTL`` seconds — no longer than a browser may
+  show the tiles it already has. ``TILES_AUTH_TTL = 0`` checks every request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
-import threading
-import time
 
 from django.conf import settings
 from django.contrib.auth import get_user, user_logged_out
+from django.core.cache import caches
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
@@ -68,41 +70,34 @@ NOT_AUTHENTICATED = "Authentication credentials were not provided."  # DRF's wor
 
 # --- authentication ---------------------------------------------------------------------------
 class CredentialCache:
-    """Credentials that authenticated, remembered for ``ttl_s`` seconds in this process.
+    """Credentials that authenticated, remembered for ``ttl_s`` seconds in Django's cache
+    ``TILES_AUTH_CACHE`` (``"default"``).
 
-    Keys are hashes of the credential (never the credential itself); only successes are kept,
-    at most ``max_entries`` of them (the oldest half is dropped when full).
+    With ``CACHE_URL`` that is the Redis cache all web processes and hosts share, so a logout or
+    a deleted token in one of them is honoured by every other at its next request; embedded, it
+    is the process's memory. Keys are hashes of the credential (never the credential itself);
+    only successes are kept.
     """
 
-    def __init__(self, max_entries: int = 10_000):
-        self.max_entries = max_entries
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
+    prefix = "gridtwin:tiles-auth:"
 
     @staticmethod
     def key(kind: str, credential: str) -> str:
         return hashlib.blake2b(f"{kind}:{credential}".encode(), digest_size=16).hexdigest()
 
+    @staticmethod
+    def _store():
+        return caches[getattr(settings, "TILES_AUTH_CACHE", "default")]
+
     def valid(self, key: str) -> bool:
-        expires = self._seen.get(key)
-        return expires is not None and expires > time.monotonic()
+        return self._store().get(self.prefix + key) is not None
 
     def remember(self, key: str, ttl_s: float) -> None:
-        if ttl_s <= 0:
-            return
-        with self._lock:
-            if len(self._seen) >= self.max_entries:
-                for old in list(self._seen)[: self.max_entries // 2]:
-                    self._seen.pop(old, None)
-            self._seen[key] = time.monotonic() + ttl_s
+        if ttl_s > 0:
+            self._store().set(self.prefix + key, 1, ttl_s)
 
     def forget(self, key: str) -> None:
-        with self._lock:
-            self._seen.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._seen.clear()
+        self._store().delete(self.prefix + key)
 
 
 credentials = CredentialCache()
@@ -120,10 +115,15 @@ def _token_header(request: HttpRequest) -> list[bytes] | None:
 
 
 def _remembered_session(request: HttpRequest) -> bool:
-    """Whether the request's session cookie passed a check less than ``TILES_AUTH_TTL`` ago."""
-    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    return bool(session_key) and _ttl_s() > 0 and credentials.valid(
-        credentials.key("session", session_key))
+    """Whether the request's session cookie passed a check less than ``TILES_AUTH_TTL`` ago
+    (asked once per request: the middleware and the view both want to know)."""
+    remembered = getattr(request, "_tiles_session_remembered", None)
+    if remembered is None:
+        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        remembered = bool(session_key) and _ttl_s() > 0 and credentials.valid(
+            credentials.key("session", session_key))
+        request._tiles_session_remembered = remembered
+    return remembered
 
 
 def authenticated(request: HttpRequest) -> bool:

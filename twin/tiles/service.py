@@ -58,7 +58,11 @@ ETags, versions and the tile cache
 * **Tile cache**: bytes and ETag are kept in Django's cache (``TILES_CACHE``, default
   ``"default"``) for ``TILES_CACHE_TIMEOUT`` seconds (default 600; 0 turns caching off) under a
   key holding the layer's *version*, so a repeated tile — or a revalidation answered 304 — costs
-  one cheap query, and a changed twin is never served from the cache.
+  one cheap query, and a changed twin is never served from the cache. The settings make
+  ``TILES_CACHE`` the process's own memory and, with ``CACHE_URL``, ``TILES_SHARED_CACHE`` the
+  shared Redis cache, asked on a local miss and filled on a render: a tile is rendered once for
+  all web processes, and a repeated one costs no round trip to Redis. (A process's memory can
+  never serve a stale tile: the version in the key is read from the database each time.)
 * A layer's **version** is ``max(history_id)`` of the model's django-simple-history table plus
   ``max(id)`` of the model's table: two index look-ups, microseconds even at millions of rows,
   read on every cached request. Every ``save()``/``delete()`` and the importers'
@@ -681,7 +685,8 @@ def fetch_tile(layer: ModelLayer | str, z: int, x: int, y: int, *,
     from Django's cache when it holds the layer's current version, else rendered (and cached).
 
     Queries: none at a zoom the layer has no rule for; with the cache on, the version query
-    (one) plus the tile query on a miss; with the cache off, the tile query only.
+    (one) plus the tile query on a miss; with the cache off, the tile query only. The process's
+    cache (``TILES_CACHE``) is asked first, then the shared one (``TILES_SHARED_CACHE``) if set.
     """
     layer = get_layer(layer) if isinstance(layer, str) else layer
     check_tile(z, x, y)
@@ -693,14 +698,22 @@ def fetch_tile(layer: ModelLayer | str, z: int, x: int, y: int, *,
         data = layer.render(z, x, y, encoder=encoder)
         return TileContent(data, etag_of(data))
     store = caches[getattr(settings, "TILES_CACHE", "default")]
+    shared_alias = getattr(settings, "TILES_SHARED_CACHE", None)
     key = (f"gridtwin:tile:{layer.name}:{layer.fingerprint}:{encoder}:"
            f"{layer.current_version()}:{z}:{x}:{y}")
     hit = store.get(key)
     if hit is not None:
         return TileContent(*hit, cached=True)
+    shared = caches[shared_alias] if shared_alias else None
+    hit = shared.get(key) if shared is not None else None
+    if hit is not None:
+        store.set(key, hit, timeout)
+        return TileContent(*hit, cached=True)
     data = layer.render(z, x, y, encoder=encoder)
     content = TileContent(data, etag_of(data))
     store.set(key, (content.data, content.etag), timeout)
+    if shared is not None:
+        shared.set(key, (content.data, content.etag), timeout)
     return content
 
 
