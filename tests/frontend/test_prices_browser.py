@@ -15,7 +15,7 @@ from django.test import override_settings
 from markets.models import CarbonIntensity, Market, PricingNode
 from tests.conftest import SHARED_DATA
 from tests.frontend import test_map_browser as base
-from tests.twin.test_overlays import INTERVALS, PRICES_CSV, load_caiso
+from tests.markets.test_overlays import INTERVALS, PRICES_CSV, load_caiso
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 # The map tests' browser and page fixtures, over this module's ``server``.

@@ -235,6 +235,16 @@ def test_a_region_keeps_its_own_copy_of_its_file(tmp_path, settings,
     other = Region.objects.get(name="andorra")
     assert Path(other.source_file).parent != Path(region.source_file).parent and newer.is_file()
 
+    # Another source adding to the region (here a pandapower network) keeps the region's OSM
+    # copy, which its flight graph is built from.
+    from twin.ingest.pandapower import import_pandapower
+
+    import_pandapower("mv_oberrhein", region_name="Andorra")
+    region.refresh_from_db()
+    assert settings.MEDIA_ROOT / region.source_file == newer
+    assert region_osm_file(region) == newer.resolve()
+    assert region.summary["network"] == "mv_oberrhein"  # the last import's report all the same
+
     # A recorded path outside the media folder is not read.
     region.source_file = "../../../../../../etc/hostname"
     with pytest.raises(RoutingInputError, match="was not found"):

@@ -119,13 +119,18 @@ def extent(geometries: Iterable[GEOSGeometry | None]) -> tuple[float, float, flo
 
 def finish_region(region: Region, *, source_file: str, report: ImportReport,
                   bbox: tuple[float, float, float, float] | None) -> None:
-    """Record an import on its region: boundary (the data's bounding box), file, time, report."""
+    """Record an import on its region: boundary (the data's bounding box), file, time, report.
+
+    A region's own copy of its OSM file (:func:`keep_source_file`) stays its ``source_file``
+    when another source adds to the region: the region's later jobs read that copy.
+    """
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
         if minx == maxx or miny == maxy:  # a single point or a straight north–south line
             minx, miny, maxx, maxy = minx - 1e-6, miny - 1e-6, maxx + 1e-6, maxy + 1e-6
         region.boundary = MultiPolygon(Polygon.from_bbox((minx, miny, maxx, maxy)), srid=4326)
-    region.source_file = source_file[:500]
+    if source_file.startswith(f"{REGION_FILES}/") or not region.source_file.startswith(f"{REGION_FILES}/"):
+        region.source_file = source_file[:500]
     region.imported_at = timezone.now()
     region.summary = report.as_dict()
     region.save()
