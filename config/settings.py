@@ -20,6 +20,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from config.openapi import TAGS as OPENAPI_TAGS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GRIDTWIN_VAR_DIR", BASE_DIR / "var"))
 
@@ -245,6 +247,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Operations grouped by part of the product, tagged by URL path in config/openapi.py.
+    "TAGS": OPENAPI_TAGS,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "config.openapi.tag_by_path"],
 }
 
 # --- Celery -----------------------------------------------------------------------------------
