@@ -7,8 +7,8 @@ Two modes from one code base:
 * **production**: ``DATABASE_URL=postgis://…`` and ``CELERY_BROKER_URL=redis://…`` (or
   ``amqp://…``), run by gunicorn, a Celery worker and Celery beat (see ``docker/``).
 
-Every variable read here is listed in :data:`ENVIRONMENT_VARIABLES`; the README's table and the
-compose-file test are checked against it.
+Every variable read here is listed in :data:`ENVIRONMENT_VARIABLES`; the table in
+docs/configuration.md and the compose file are checked against it (tests/test_production.py).
 """
 
 from __future__ import annotations
