@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -220,7 +221,7 @@ def _script(blocks: list[Block], progress: Path) -> str:
         parts.append(f"# --- block {number}: {block.source}:{block.line}")
         parts.append(f"echo '$ # block {number} ({block.source}:{block.line})'")
         parts.append(block.text.rstrip("\n"))
-        parts.append(f"echo {number} >> {progress}")
+        parts.append(f"echo {number} >> {shlex.quote(str(progress))}")
     return "\n".join(parts) + "\n"
 
 
