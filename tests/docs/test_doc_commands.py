@@ -121,6 +121,8 @@ def test_every_shell_block_is_run_or_marked_not_run():
                 problems.append(f"{where}: ```console needs <!-- not run: reason --> before it")
             elif block.language == RUN and block.not_run_reason:
                 problems.append(f"{where}: a ```sh block is always run; use ```console")
+        if _needs_worker(page) and not any(map(_uses_app, runnable(page))):
+            problems.append(f"{page.relative_to(REPO)}: a worker for a page that never calls the app")
     assert problems == [], "\n".join(problems)
 
 
@@ -210,6 +212,11 @@ def _uses_app(block: Block) -> bool:
     return "$GRIDTWIN" in block.text or "${GRIDTWIN" in block.text
 
 
+def _needs_worker(page: Path) -> bool:
+    """The page has the worker mark on a line of its own (not merely quoted in the text)."""
+    return WORKER_MARK in (line.strip() for line in page.read_text().splitlines())
+
+
 def _script(blocks: list[Block], progress: Path) -> str:
     parts = ["set -euo pipefail"]
     waited = False
@@ -237,7 +244,7 @@ def run_page(page: Path, template: dict, work: Path) -> PageRun:
     _sql(template["url"], f'CREATE DATABASE "{name}" TEMPLATE "{template["name"]}"')
     database_url = _database_url(template["url"], name)
     uses_app = any(_uses_app(b) for b in blocks)
-    needs_worker = WORKER_MARK in page.read_text()
+    needs_worker = _needs_worker(page)
     extra = {}
     app: list[subprocess.Popen] = []
     log = open(work / f"{slug}.app.log", "wb")
@@ -310,6 +317,14 @@ def template(tmp_path_factory):
 PAGES_TO_RUN = [page for page in PAGES if runnable(page)]
 
 
+def _weight(page: Path) -> int:
+    """A rough cost of running a page: its commands, and the app it needs."""
+    blocks = runnable(page)
+    text = "".join(block.text for block in blocks)
+    return (text.count("manage.py") + 2 * any(_uses_app(b) for b in blocks)
+            + 2 * _needs_worker(page))
+
+
 @pytest.fixture(scope="module")
 def page_runs(request, template, tmp_path_factory) -> dict[str, PageRun]:
     """Run every selected page, side by side."""
@@ -319,6 +334,7 @@ def page_runs(request, template, tmp_path_factory) -> dict[str, PageRun]:
     work = tmp_path_factory.mktemp("docs-pages")
     jobs = max(1, int(os.environ.get("DOCS_TEST_JOBS", "2")))
     pages = [page for page in PAGES_TO_RUN if str(page.relative_to(REPO)) in selected]
+    pages.sort(key=_weight, reverse=True)  # the longest first: the pool finishes together
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         runs = list(pool.map(lambda page: run_page(page, template, work), pages))
     for run in runs:
