@@ -7,8 +7,8 @@ Two modes from one code base:
 * **production**: ``DATABASE_URL=postgis://…`` and ``CELERY_BROKER_URL=redis://…`` (or
   ``amqp://…``), run by gunicorn, a Celery worker and Celery beat (see ``docker/``).
 
-Every variable read here is listed in :data:`ENVIRONMENT_VARIABLES`; the README's table and the
-compose-file test are checked against it.
+Every variable read here is listed in :data:`ENVIRONMENT_VARIABLES`; the table in
+docs/configuration.md and the compose file are checked against it (tests/test_production.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+
+from config.openapi import TAGS as OPENAPI_TAGS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GRIDTWIN_VAR_DIR") or BASE_DIR / "var")  # set but empty: var/
@@ -261,6 +263,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Operations grouped by part of the product, tagged by URL path in config/openapi.py.
+    "TAGS": OPENAPI_TAGS,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "config.openapi.tag_by_path"],
 }
 
 # --- Celery -----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-venv gdal-bin libgdal-dev libsqlite3-mod-spatialite
+# curl and jq: the documentation's API examples (docs/) use them.
+APT_PACKAGES=(python3-venv gdal-bin libgdal-dev libsqlite3-mod-spatialite curl jq
               postgresql-15-postgis-3 redis-server nodejs npm)
 WITH_BROWSER=${WITH_BROWSER:-0}
 [ "$WITH_BROWSER" = 1 ] && APT_PACKAGES+=(chromium)

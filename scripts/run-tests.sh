@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: the embedded smoke suite (SpatiaLite + filesystem broker), then the main
-# suite on PostGIS with job tests on a real Celery worker over Redis. Starts a throwaway PostGIS
-# and Redis unless DATABASE_URL / CELERY_BROKER_URL name running ones.
+# suite on PostGIS with job tests on a real Celery worker over Redis, then the documentation's
+# strict build. Starts a throwaway PostGIS and Redis unless DATABASE_URL / CELERY_BROKER_URL name
+# running ones.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTEST=(.venv/bin/python -m pytest -p no:cacheprovider "$@")
@@ -23,6 +24,16 @@ echo "== main suite (PostGIS, Redis, real Celery workers)"
 "${PYTEST[@]}"
 main_rc=$?
 
+# After the main suite, whose browser tests refresh the screenshots in docs/img/: a broken
+# link, anchor, include or navigation entry fails the build.
+echo "== documentation (mkdocs build --strict)"
+docs_dir=$(mktemp -d)
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$docs_dir"
+docs_rc=$?
+rm -rf "$docs_dir"
+
 if [ "$embedded_rc" != 0 ]; then echo "embedded smoke suite failed (exit $embedded_rc)" >&2; fi
-[ "$embedded_rc" = 0 ] && exit "$main_rc"
-exit "$embedded_rc"
+if [ "$docs_rc" != 0 ]; then echo "documentation build failed (exit $docs_rc)" >&2; fi
+[ "$embedded_rc" != 0 ] && exit "$embedded_rc"
+[ "$main_rc" != 0 ] && exit "$main_rc"
+exit "$docs_rc"

@@ -24,6 +24,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 
 from tests.conftest import REPO
+from tests.frontend.conftest import docs_screenshot
 from twin.ingest.osm import import_osm
 from twin.models import EVSE, Charger, Connector, Job, Line, Region, Substation, Support
 
@@ -367,6 +368,7 @@ def test_map_shows_the_region_offline(open_map, server):
     counts = map_page.pixels(png, {"ehv_red": EHV_RED})
     assert counts["unlike_background"] > 0.02 * counts["total"], counts
     assert counts["ehv_red"] > 150, counts  # the 220 kV line is on the canvas, in its colour
+    docs_screenshot(page, "map")  # the README's and docs' picture of the map
 
     # What a cold load costs on a slow link.
     map_page.idle()

@@ -15,6 +15,7 @@ from django.test import override_settings
 from markets.models import CarbonIntensity, Market, PricingNode
 from tests.conftest import SHARED_DATA
 from tests.frontend import test_map_browser as base
+from tests.frontend.conftest import docs_screenshot
 from tests.markets.test_overlays import INTERVALS, PRICES_CSV, load_caiso
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
@@ -107,6 +108,7 @@ def test_price_layer_time_slider_and_node_chart(open_map, server):
     before_label = page.locator("#price-time-label").inner_text()
     assert "2022" in before_label
     map_page.screenshot("prices-desktop")
+    docs_screenshot(page, "prices")
 
     # The time slider: one step back shows the previous interval's prices and surface.
     slider = page.locator("#price-time")

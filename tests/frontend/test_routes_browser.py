@@ -16,6 +16,7 @@ from django.contrib.gis.geos import Polygon
 
 from routing.models import DronePort
 from routing.services.planning import plan_flights_from_parameters
+from tests.frontend.conftest import docs_screenshot
 from tests.frontend.test_map_browser import (  # noqa: F401
     DESKTOP,
     MapPage,
@@ -29,6 +30,8 @@ from twin.models import Substation
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
 FLIGHT_LAYERS = ["routes-flights"]
+PADDING = {"left": 420, "right": 360, "top": 120, "bottom": 80}
+DOCS_PADDING = {"left": 40, "right": 300, "top": 80, "bottom": 40}  # the docs' 1024×640 picture
 SCHAAN_BOX = Polygon.from_bbox((9.48, 47.15, 9.52, 47.18))  # Umspannwerk Schaan and its neighbour
 
 
@@ -76,11 +79,11 @@ def open_map(chromium, server):  # noqa: F811
         page.close()
 
 
-def _fit_plan(map_page: MapPage, plan) -> None:
+def _fit_plan(map_page: MapPage, plan, padding: dict = PADDING) -> None:
     """Frame the plan's flights in the middle of the map (clear of the panels)."""
     x0, y0, x1, y1 = plan.geometry.extent
-    map_page.evaluate("""(b) => window.gridtwinMap.fitBounds(b, {animate: false,
-        padding: {left: 420, right: 360, top: 120, bottom: 80}})""", [[x0, y0], [x1, y1]])
+    map_page.evaluate("""([b, padding]) => window.gridtwinMap.fitBounds(b, {animate: false,
+        padding})""", [[[x0, y0], [x1, y1]], padding])
     map_page.idle()
 
 
@@ -123,6 +126,9 @@ def test_routes_layer_draws_the_plan(open_map, server):
     assert {f["properties"]["port_id"] for f in ports} == set(plan.ports.values_list("pk", flat=True))
     targets = map_page.rendered(["routes-targets"])
     assert {f["properties"]["target"] for f in targets} == {t["target"] for t in plan.targets}
+
+    docs_screenshot(map_page.page, "routes", frame=lambda: _fit_plan(map_page, plan, DOCS_PADDING))
+    _fit_plan(map_page, plan)
 
     legend = map_page.page.locator('#layer-list div.layer[data-layer="routes"]')
     assert "Drone routes" in legend.inner_text() and "drone port" in legend.inner_text()
