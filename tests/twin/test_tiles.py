@@ -27,8 +27,8 @@ from shapely.geometry import shape
 from tests.conftest import REPO
 from twin.ingest.osm import import_osm
 from twin.models import EVSE, Charger, Connector, Line, Region, Substation, Support
-from twin.tiles import service as tiles
 from twin.tiles import middleware as tile_http
+from twin.tiles import service as tiles
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 
