@@ -129,6 +129,16 @@ def data_counts() -> dict[str, int]:
     return table_counts(TABLES)
 
 
+def seed() -> None:
+    """Nothing is kept: every first import starts from the empty database (see :func:`clean`)."""
+    clean()
+
+
+def clean() -> None:
+    """What a run leaves: the bench region and everything imported into it."""
+    clean_region()
+
+
 def maxrss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux
 
@@ -220,7 +230,7 @@ def child(args) -> None:
     setup_django()
     if args.child in ("prepare", "clean"):
         if args.child == "clean":
-            clean_region()
+            clean()
         print(json.dumps(prepare(args.files) if args.child == "prepare" else data_counts()))
         return
     import gc
@@ -380,7 +390,7 @@ def prepare(files: list[Path]) -> dict:
     "created" into "updated"), describe the files."""
     log(f"migrating {os.environ['DATABASE_URL'].rsplit('/', 1)[-1]}")
     migrate()
-    clean_region()
+    seed()
     return {"tables": data_counts(),
             "files": {str(p): {"bytes": p.stat().st_size, **count_objects(p)} for p in files}}
 

@@ -67,7 +67,7 @@ def seed_osm_import() -> None:
     """What each first import of the bench starts from and does: an empty region, an import."""
     from twin.services.osm_import import import_osm
 
-    osm_import.clean_region()
+    osm_import.seed()
     assert osm_import.data_counts() == osm_import.expected_counts()
     import_osm(DEMO, region_name=osm_import.REGION)
 
@@ -86,7 +86,7 @@ def clean_opf() -> None:
 STEPS = {
     "charger_near": (lambda: charger_near.seed(SMALL["charger_near"]), charger_near.clean,
                      lambda: charger_near.expected_counts(SMALL["charger_near"]), None),
-    "osm_import": (seed_osm_import, osm_import.clean_region,
+    "osm_import": (seed_osm_import, osm_import.clean,
                    lambda: osm_import.expected_counts("liechtenstein"), osm_import.expected_counts),
     "tiles": (lambda: tiles.seed(SMALL["tiles"], pbf=DEMO), tiles.clean,
               lambda: tiles.expected_counts(SMALL["tiles"]), None),
