@@ -2,11 +2,13 @@
 
 Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/charger_near.py``).
 
-* Works in its own database, ``gridtwin_bench`` on the server of ``DATABASE_URL`` (created, with
-  PostGIS, when missing; migrated on every run).
+* Works in its own database, ``gridtwin_bench_charger_near`` on the server of ``DATABASE_URL``
+  (created, with PostGIS, when missing; migrated on every run; see ``bench/common.py``).
 * Seeds ``--n`` synthetic chargers (1–4 EVSEs, one connector each) on points interpolated along
   the real roads of the Liechtenstein OSM extract (© OpenStreetMap contributors, ODbL). Seeding
   is skipped when the database already holds exactly ``--n`` chargers with ``source='bench'``.
+  Before measuring and again before reporting, the tables must hold exactly ``--n`` chargers
+  and ``--n``–4×``--n`` EVSEs and connectors (:func:`expected_counts`), or the run refuses.
 * Times, interleaved, over random query centres on the same roads: (a) the API endpoint in
   process through the full Django/DRF stack (filter, pagination COUNT, prefetches, GeoJSON
   serialisation, rendering) and (b) a hand-written SQL query returning the same page (envelope
@@ -22,21 +24,34 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
+if not __package__:  # run as a script: import from the repository (bench/routing.py is no app)
+    sys.path[:] = [str(REPO_DIR), *(p for p in sys.path if Path(p).resolve() != BENCH_DIR)]
+from bench.common import (  # noqa: E402
+    Expected,
+    check_unchanged,
+    checked_data,
+    migrate,
+    setup_django,
+    table_counts,
+    use_bench_database,
+    write_result,
+)
+
+BENCH = "charger_near"
 DEFAULT_PBF = (Path(__file__).resolve().parents[2]
                / "shared/data/osm/liechtenstein-2024-03-04.osm.pbf")
-BENCH_DB = "gridtwin_bench"
+DEFAULT_N = 100_000
+DEFAULT_SEED = 20261128
 SOURCE = "bench"
 PAGE_SIZE = 100
 GOAL_RATIO = 2.0
@@ -68,65 +83,20 @@ ACCESS = (["public", "customers", "private", "unknown"], [0.7, 0.15, 0.05, 0.1])
 OPENING_HOURS = ["24/7", "Mo-Fr 07:00-19:00; Sa 08:00-17:00", "Mo-Su 06:00-22:00", ""]
 
 
-def write_result(result: dict, output: Path) -> None:
-    """Print a benchmark's result as JSON on stdout and write it to ``output`` as well."""
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    print(text)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text + "\n")
-    print(f"wrote {output}", file=sys.stderr, flush=True)
-
-
 def log(message: str) -> None:
     print(f"[charger_near] {message}", file=sys.stderr, flush=True)
 
 
-# --- database ---------------------------------------------------------------------------------
-def bench_database_url(url: str) -> tuple[str, str, str]:
-    """(bench DATABASE_URL, psycopg conninfo of the bench db, psycopg conninfo of ``postgres``)."""
-    parts = urlsplit(url)
-    if parts.scheme != "postgis":
-        sys.exit("charger_near: DATABASE_URL must be a PostGIS URL, "
-                 "e.g. DATABASE_URL=postgis://user:pass@host:5432/gridtwin "
-                 f"({'got a ' + parts.scheme + ':// URL' if parts.scheme else 'not set'}); "
-                 "the benchmark needs PostgreSQL/PostGIS.")
-    bench = parts._replace(path=f"/{BENCH_DB}")
-    return (
-        urlunsplit(bench),
-        urlunsplit(bench._replace(scheme="postgresql")),
-        urlunsplit(parts._replace(scheme="postgresql", path="/postgres")),
-    )
+# --- the data it measures ---------------------------------------------------------------------
+def expected_counts(n: int = DEFAULT_N) -> dict[str, Expected]:
+    """The rows this benchmark measures: exactly ``n`` chargers, 1–4 EVSEs each, one connector
+    per EVSE (and nothing else in those tables)."""
+    return {"twin_charger": n, "twin_evse": (n, 4 * n), "twin_connector": (n, 4 * n)}
 
 
-def ensure_database(bench_conninfo: str, admin_conninfo: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
-        if not exists:
-            log(f"creating database {BENCH_DB}")
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    with psycopg.connect(bench_conninfo, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
-
-def use_bench_database() -> None:
-    """Point this process (and the children it starts) at the bench database, made if missing."""
-    url, bench_conninfo, admin_conninfo = bench_database_url(os.environ.get("DATABASE_URL", ""))
-    ensure_database(bench_conninfo, admin_conninfo)
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "0"  # DEBUG=1 would log every query and distort the timings
-
-
-def setup_django() -> None:
-    """Start Django on the repository's settings (after :func:`use_bench_database`)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    if str(REPO_DIR) not in sys.path:
-        sys.path.insert(0, str(REPO_DIR))
-    import django
-
-    django.setup()
+def data_counts() -> dict[str, int]:
+    """Rows per table the benchmark reads."""
+    return table_counts(("twin_charger", "twin_evse", "twin_connector"))
 
 
 # --- roads and synthetic chargers -------------------------------------------------------------
@@ -179,7 +149,7 @@ def connector_spec(rng: np.random.Generator, dc_site: bool) -> dict:
             "voltage_v": 400.0, "current_a": 16.0 if power == 11.0 else 32.0}
 
 
-def seed(n: int, coords: np.ndarray, rng: np.random.Generator, batch: int = 5000) -> None:
+def seed_chargers(n: int, coords: np.ndarray, rng: np.random.Generator, batch: int = 5000) -> None:
     from django.contrib.gis.geos import Point
     from django.db import transaction
 
@@ -238,37 +208,57 @@ def seed(n: int, coords: np.ndarray, rng: np.random.Generator, batch: int = 5000
         log(f"  seeded {stop:,}/{n:,} chargers")
 
 
-def ensure_data(args, geoms, lengths_m) -> float | None:
-    """Seed unless exactly ``--n`` bench chargers exist; the seconds it took, or None."""
+def seed(n: int = DEFAULT_N, random_seed: int = DEFAULT_SEED, pbf: Path = DEFAULT_PBF,
+         roads: tuple | None = None) -> float | None:
+    """Make the database hold ``n`` bench chargers, seeded from ``random_seed`` along the roads
+    of ``pbf`` (``roads``: :func:`read_roads` of it, when already read).
+
+    Seeding is skipped when exactly ``n`` bench chargers are there; other bench chargers are
+    removed first. Returns the seconds spent seeding, or None when nothing was done.
+    """
     from django.db import connection
 
     from twin.models import EVSE, Charger, Connector
 
     have = Charger.objects.filter(source=SOURCE).count()
-    if have == args.n:
-        log(f"reusing the {have:,} bench chargers already in {BENCH_DB}")
+    if have == n:
+        log(f"reusing the {have:,} bench chargers already there")
         return None
     started = time.perf_counter()
     if have:
-        log(f"removing {have:,} bench chargers (want {args.n:,})")
-        bench_ids = f"SELECT id FROM {Charger._meta.db_table} WHERE source = %s"
-        with connection.cursor() as cur:
-            cur.execute(f"DELETE FROM {Connector._meta.db_table} WHERE evse_id IN "
-                        f"(SELECT id FROM {EVSE._meta.db_table} WHERE charger_id IN "
-                        f"({bench_ids}))", [SOURCE])
-            cur.execute(f"DELETE FROM {EVSE._meta.db_table} WHERE charger_id IN ({bench_ids})",
-                        [SOURCE])
-            cur.execute(f"DELETE FROM {Charger._meta.db_table} WHERE source = %s", [SOURCE])
-    log(f"seeding {args.n:,} chargers along {len(geoms):,} road ways "
+        log(f"removing {have:,} bench chargers (want {n:,})")
+        clean_chargers()
+    geoms, lengths_m = roads or read_roads(pbf)
+    log(f"seeding {n:,} chargers along {len(geoms):,} road ways "
         f"({lengths_m.sum() / 1000:,.0f} km)")
-    rng = np.random.default_rng(args.seed)
-    seed(args.n, points_on_roads(geoms, lengths_m, args.n, rng), rng)
+    rng = np.random.default_rng(random_seed)
+    seed_chargers(n, points_on_roads(geoms, lengths_m, n, rng), rng)
     with connection.cursor() as cur:
         for model in (Charger, EVSE, Connector):
             cur.execute(f"ANALYZE {model._meta.db_table}")
     seconds = time.perf_counter() - started
     log(f"seeded in {seconds:.1f} s")
     return seconds
+
+
+def clean_chargers() -> None:
+    """Delete the bench chargers, their EVSEs and connectors (raw SQL: no history rows)."""
+    from django.db import connection
+
+    from twin.models import EVSE, Charger, Connector
+
+    bench_ids = f"SELECT id FROM {Charger._meta.db_table} WHERE source = %s"
+    with connection.cursor() as cur:
+        cur.execute(f"DELETE FROM {Connector._meta.db_table} WHERE evse_id IN "
+                    f"(SELECT id FROM {EVSE._meta.db_table} WHERE charger_id IN "
+                    f"({bench_ids}))", [SOURCE])
+        cur.execute(f"DELETE FROM {EVSE._meta.db_table} WHERE charger_id IN ({bench_ids})",
+                    [SOURCE])
+        cur.execute(f"DELETE FROM {Charger._meta.db_table} WHERE source = %s", [SOURCE])
+
+
+def clean() -> None:
+    """What a run leaves beside the seeded data: nothing (the queries only read)."""
 
 
 # --- the two ways of answering the query ------------------------------------------------------
@@ -431,13 +421,13 @@ def explain(client, centre: str, radius_m: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=100_000, help="chargers to seed (100000)")
+    parser.add_argument("--n", type=int, default=DEFAULT_N, help="chargers to seed (100000)")
     parser.add_argument("--radius-m", type=float, default=2000.0, help="search radius (2000)")
     parser.add_argument("--queries", type=int, default=30, help="query centres (30)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="times each centre is queried, per method (3)")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up queries per method (5)")
-    parser.add_argument("--seed", type=int, default=20261128, help="random seed")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
     parser.add_argument("--pbf", type=Path, default=DEFAULT_PBF, help="OSM PBF with the roads")
     parser.add_argument("--explain", action="store_true",
                         help="print EXPLAIN ANALYZE of the endpoint's and the raw SQL to stderr")
@@ -449,10 +439,9 @@ def main() -> None:
 
     if not args.pbf.is_file():
         sys.exit(f"charger_near: OSM extract not found: {args.pbf} (use --pbf)")
-    use_bench_database()
+    database = use_bench_database(BENCH)
     setup_django()
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db.backends.signals import connection_created
     from rest_framework.test import APIClient
 
@@ -466,14 +455,18 @@ def main() -> None:
     if pg_settings:
         connection_created.connect(apply_settings, weak=False)
 
-    log(f"migrating {BENCH_DB}")
-    call_command("migrate", verbosity=0, interactive=False)
+    log(f"migrating {database}")
+    migrate()
 
     started = time.perf_counter()
     geoms, lengths_m = read_roads(args.pbf)
     log(f"read {len(geoms):,} road ways ({lengths_m.sum() / 1000:,.0f} km) "
         f"in {time.perf_counter() - started:.1f} s")
-    seed_s = ensure_data(args, geoms, lengths_m)
+    seed_s = seed(args.n, args.seed, args.pbf, roads=(geoms, lengths_m))
+    template = {"pbf": args.pbf.name, "road_ways": len(geoms),
+                "road_km": round(float(lengths_m.sum()) / 1000, 1)}
+    checked = checked_data(BENCH, data_counts(), expected_counts(args.n), template=template,
+                           seed_s=round(seed_s, 1) if seed_s is not None else None)
 
     # Query centres on the same roads, from their own random stream.
     rng = np.random.default_rng(args.seed + 1)
@@ -534,11 +527,12 @@ def main() -> None:
         "ratio_p95": round(ratio_p95, 2),
         "endpoint_breakdown_ms_median": breakdown,
         "pg_settings": pg_settings,
-        "seed_s": round(seed_s, 1) if seed_s is not None else None,
         "goal": f"endpoint within {GOAL_RATIO:g}x of raw SQL",
         "met": ratio_median <= GOAL_RATIO and ratio_p95 <= GOAL_RATIO,
     }
-    write_result(result, args.output)
+    clean()
+    check_unchanged(BENCH, checked, data_counts())
+    write_result(result, args.output, data=checked)
 
 
 def check_same(centre, api_ids, api_count, raw_ids, raw_count) -> None:

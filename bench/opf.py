@@ -2,8 +2,10 @@
 
 Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/opf.py``).
 
-* Works in ``gridtwin_bench`` on the server of ``DATABASE_URL`` (see ``charger_near.py``); imports
-  pandapower's ``mv_oberrhein`` (179 buses, 181 lines) into the twin when it is not there.
+* Works in its own database, ``gridtwin_bench_opf`` on the server of ``DATABASE_URL`` (see
+  ``bench/common.py``); imports pandapower's ``mv_oberrhein`` (179 buses, 181 lines) into the
+  twin when it is not there, and checks the twin holds exactly that and no prices
+  (:func:`expected_counts`) before measuring and, the run's prices deleted, before reporting.
 * Profiles from real series: the grid price follows the mean CAISO RTPD LMP by local hour of the
   September 2022 file, the load the EIA-930 CISO net generation by local hour of September 2022
   (both from ``../shared/data``; flat when missing, said in ``notes``).
@@ -31,10 +33,22 @@ from pathlib import Path
 import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
 SHARED = BENCH_DIR.parents[1] / "shared" / "data"
-sys.path.insert(0, str(BENCH_DIR))
-from charger_near import BENCH_DB, setup_django, use_bench_database, write_result  # noqa: E402
+if not __package__:  # run as a script: import from the repository (bench/routing.py is no app)
+    sys.path[:] = [str(REPO_DIR), *(p for p in sys.path if Path(p).resolve() != BENCH_DIR)]
+from bench.common import (  # noqa: E402
+    Expected,
+    check_unchanged,
+    checked_data,
+    migrate,
+    setup_django,
+    table_counts,
+    use_bench_database,
+    write_result,
+)
 
+BENCH = "opf"
 GOAL_RATIO = 1.5
 MARKET = "mv_oberrhein"
 START = datetime(2022, 9, 1, 7, tzinfo=UTC)  # local midnight in California
@@ -42,6 +56,44 @@ START = datetime(2022, 9, 1, 7, tzinfo=UTC)  # local midnight in California
 
 def log(message: str) -> None:
     print(f"[opf] {message}", file=sys.stderr, flush=True)
+
+
+def tables() -> tuple:
+    """The models whose tables the pipeline reads and writes."""
+    from markets.models import Market, NodalPrice, PricingNode
+    from twin.models import Line, Region, Substation
+
+    return Region, Substation, Line, Market, PricingNode, NodalPrice
+
+
+def expected_counts() -> dict[str, Expected]:
+    """pandapower's ``mv_oberrhein`` in the twin (one region: 179 buses as substations, 181
+    lines; one market: 179 pricing nodes) and no prices: each round stores its own."""
+    region, substation, line, market, node, price = (m._meta.db_table for m in tables())
+    return {region: 1, substation: 179, line: 181, market: 1, node: 179, price: 0}
+
+
+def data_counts() -> dict[str, int]:
+    """Rows per table the pipeline uses."""
+    return table_counts(tables())
+
+
+def seed() -> None:
+    """``mv_oberrhein`` imported into the twin when it is not there; no prices."""
+    from markets.models import PricingNode
+    from twin.ingest.pandapower import import_pandapower
+
+    if not PricingNode.objects.filter(market__name=MARKET).exists():
+        log("importing mv_oberrhein into the twin")
+        import_pandapower(MARKET)
+    clean()
+
+
+def clean() -> None:
+    """What a run leaves beside the seeded data: the prices of its last round."""
+    from markets.models import NodalPrice
+
+    NodalPrice.objects.filter(node__market__name=MARKET).delete()
 
 
 def real_shapes(notes: list[str]) -> tuple[list[float] | str, list[float] | str]:
@@ -96,19 +148,15 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
 
-    use_bench_database()
+    database = use_bench_database(BENCH)
     setup_django()
-    from django.core.management import call_command
-
-    from markets.models import NodalPrice, PricingNode
+    from markets.models import NodalPrice
     from markets.services.opf import build_network, compute_lmps
-    from twin.ingest.pandapower import import_pandapower
 
-    log(f"migrating {BENCH_DB}")
-    call_command("migrate", verbosity=0, interactive=False)
-    if not PricingNode.objects.filter(market__name=MARKET).exists():
-        log("importing mv_oberrhein into the twin")
-        import_pandapower(MARKET)
+    log(f"migrating {database}")
+    migrate()
+    seed()
+    checked = checked_data(BENCH, data_counts(), expected_counts())
     notes: list[str] = []
     price_shape, load_shape = real_shapes(notes)
     scenario = {"name": "bench", "start": START.isoformat(), "grid_price_per_mwh": 60.0,
@@ -179,7 +227,9 @@ def main() -> None:
         "met": ratio <= GOAL_RATIO and diff < 1e-4 and last["intervals"]["solved"] == args.intervals,
         "notes": notes,
     }
-    write_result(result, args.output)
+    clean()
+    check_unchanged(BENCH, checked, data_counts())
+    write_result(result, args.output, data=checked)
 
 
 if __name__ == "__main__":

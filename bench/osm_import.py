@@ -2,10 +2,14 @@
 
 Run with ``DATABASE_URL=postgis://… .venv/bin/python bench/osm_import.py``.
 
-* Works in its own database, ``gridtwin_bench`` on the server of ``DATABASE_URL`` (created, with
-  PostGIS, when missing; migrated on every run), as ``bench/charger_near.py`` does. Imports go
-  into the region ``bench-osm``, whose assets (with their history rows) are deleted before every
-  first import and at the end.
+* Works in its own database, ``gridtwin_bench_osm_import`` on the server of ``DATABASE_URL``
+  (created, with PostGIS, when missing; migrated on every run; see ``bench/common.py``). Imports
+  go into the region ``bench-osm``, whose assets (with their history rows) are deleted before
+  every first import and at the end.
+* The data checked (:data:`EXPECTED_FILES`): each file's node count; the import's tables empty
+  before every first import; after every import, the rows the file gives (e.g. Liechtenstein:
+  1 region, 5 substations, 15 lines, 186 supports, 9 chargers, 8,248 roads). Otherwise the run
+  refuses to report.
 * Files: the whole of Liechtenstein (``data/demo/liechtenstein-2024-03-04.osm.pbf``, PBF) and the
   Schaan–Vaduz clip (``../shared/data/osm/liechtenstein-schaan-vaduz-2024-03-04.osm.bz2``, bzip2
   OSM XML; skipped with a note when absent). XML is much slower to parse than PBF, so each file's
@@ -56,15 +60,44 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-sys.path.insert(0, str(BENCH_DIR))
-from charger_near import BENCH_DB, setup_django, use_bench_database, write_result  # noqa: E402
+if not __package__:  # run as a script: import from the repository (bench/routing.py is no app)
+    sys.path[:] = [str(REPO_DIR), *(p for p in sys.path if Path(p).resolve() != BENCH_DIR)]
+from bench.common import (  # noqa: E402
+    Expected,
+    check_unchanged,
+    checked_data,
+    count_problems,
+    expected_json,
+    migrate,
+    refuse_if,
+    setup_django,
+    table_counts,
+    use_bench_database,
+    write_result,
+)
 
+BENCH = "osm_import"
 FILES = [  # (label, path)
     ("schaan-vaduz-clip", Path(__file__).resolve().parents[2]
      / "shared/data/osm/liechtenstein-schaan-vaduz-2024-03-04.osm.bz2"),
     ("liechtenstein", REPO_DIR / "data/demo/liechtenstein-2024-03-04.osm.pbf"),
 ]
 REGION = "bench-osm"
+# The tables an import writes. Before every first import they are empty (the database is the
+# benchmark's own); after it they hold what the file gives (EXPECTED_FILES).
+TABLES = ("twin_region", "twin_substation", "twin_line", "twin_support", "twin_support_lines",
+          "twin_charger", "twin_evse", "twin_connector", "twin_road")
+# What the benchmark is documented to measure, per file: its nodes, and the rows a first import
+# leaves in the empty database (the re-import leaves the same).
+EXPECTED_FILES: dict[str, dict[str, int]] = {
+    "schaan-vaduz-clip": {"nodes": 47_818, "twin_region": 1, "twin_substation": 2,
+                          "twin_line": 6, "twin_support": 140, "twin_support_lines": 143,
+                          "twin_charger": 4, "twin_evse": 16, "twin_connector": 12,
+                          "twin_road": 1_703},
+    "liechtenstein": {"nodes": 318_592, "twin_region": 1, "twin_substation": 5, "twin_line": 15,
+                      "twin_support": 186, "twin_support_lines": 194, "twin_charger": 9,
+                      "twin_evse": 32, "twin_connector": 14, "twin_road": 8_248},
+}
 GOAL_RATIO = 3.0
 MODES = ("pyosmium", "read", "import_first", "import_again")
 CHILD_MODES = (*MODES, "prepare", "clean")
@@ -81,6 +114,29 @@ CODE = ("twin/ingest/osm.py", "twin/ingest/base.py")  # fingerprinted in the out
 
 def log(message: str) -> None:
     print(f"[osm_import] {message}", file=sys.stderr, flush=True)
+
+
+def expected_counts(label: str | None = None) -> dict[str, Expected]:
+    """Rows of :data:`TABLES`: none before a first import (``label`` None), or what a first
+    import of file ``label`` leaves (:data:`EXPECTED_FILES`)."""
+    if label is None:
+        return dict.fromkeys(TABLES, 0)
+    return {table: n for table, n in EXPECTED_FILES[label].items() if table in TABLES}
+
+
+def data_counts() -> dict[str, int]:
+    """Rows per table an import writes."""
+    return table_counts(TABLES)
+
+
+def seed() -> None:
+    """Nothing is kept: every first import starts from the empty database (see :func:`clean`)."""
+    clean()
+
+
+def clean() -> None:
+    """What a run leaves: the bench region and everything imported into it."""
+    clean_region()
 
 
 def maxrss_kb() -> int:
@@ -173,7 +229,9 @@ def child(args) -> None:
     rss_exec = maxrss_kb()
     setup_django()
     if args.child in ("prepare", "clean"):
-        print(json.dumps(prepare(args.files) if args.child == "prepare" else clean_region()))
+        if args.child == "clean":
+            clean()
+        print(json.dumps(prepare(args.files) if args.child == "prepare" else data_counts()))
         return
     import gc
 
@@ -188,8 +246,10 @@ def child(args) -> None:
         import runpy
 
         runpy.run_path(str(hook))
+    tables_before = None
     if args.child == "import_first":
         clean_region()  # an empty region (outside the measurement)
+        tables_before = data_counts()
     sql = {"queries": 0, "seconds": 0.0}
     by_statement: dict[str, list] = {}  # under --profile-to: "VERB table" -> [count, seconds]
 
@@ -235,8 +295,10 @@ def child(args) -> None:
         profiler.disable()
         profiler.dump_stats(str(args.profile_to))
     rss_end = maxrss_kb()
+    tables = data_counts() if args.child.startswith("import") else None
     print(json.dumps({"mode": args.child, "seconds": seconds, "rss_start_kb": rss_start,
                       "rss_peak_kb": rss_end, "rss_exec_kb": rss_exec, "sql_queries": sql["queries"],
+                      "tables_before": tables_before, "tables": tables,
                       "sql_seconds": sql["seconds"], "result": result,
                       "sql_by_statement": {k: [n, round(t, 4)] for k, (n, t) in sorted(
                           by_statement.items(), key=lambda kv: -kv[1][1])}}))
@@ -324,23 +386,14 @@ def clean_region() -> dict:
 
 
 def prepare(files: list[Path]) -> dict:
-    """Migrate the bench database, empty the bench region, describe the files."""
-    from django.core.management import call_command
-
-    log(f"migrating {BENCH_DB}")
-    call_command("migrate", verbosity=0, interactive=False)
-    clean_region()
-    return {"foreign_osm_assets": foreign_osm_assets(),
+    """Migrate the bench database, empty the bench region, count its tables (all must be empty:
+    ``sync_records`` matches by ``source_id`` across regions, so any OSM asset there could turn
+    "created" into "updated"), describe the files."""
+    log(f"migrating {os.environ['DATABASE_URL'].rsplit('/', 1)[-1]}")
+    migrate()
+    seed()
+    return {"tables": data_counts(),
             "files": {str(p): {"bytes": p.stat().st_size, **count_objects(p)} for p in files}}
-
-
-def foreign_osm_assets() -> int:
-    """OSM assets outside the bench region: ``sync_records`` matches by ``source_id`` across
-    regions, so these could turn "created" into "updated" and distort the first import."""
-    from twin.models import Charger, Line, Substation, Support
-
-    return sum(m.objects.filter(source="osm").exclude(region__name=REGION).count()
-               for m in (Substation, Line, Support, Charger))
 
 
 def code_fingerprint() -> dict:
@@ -367,6 +420,18 @@ def check_counts(label: str, mode: str, result: dict) -> list[str]:
         if other:
             problems.append(f"{label} {mode}: {kind} {other} (expected only {want})")
     return problems
+
+
+def check_tables(label: str, mode: str, answer: dict) -> None:
+    """Refuse when an import did not start from the empty database or did not leave what the
+    file gives (:func:`expected_counts`)."""
+    problems = []
+    if answer["tables_before"] is not None:
+        problems += [f"{label} {mode}, before: {p}"
+                     for p in count_problems(answer["tables_before"], expected_counts())]
+    problems += [f"{label} {mode}, after: {p}"
+                 for p in count_problems(answer["tables"], expected_counts(label))]
+    refuse_if(BENCH, problems)
 
 
 def measure_round(label: str, path: Path, first: str) -> dict:
@@ -396,6 +461,7 @@ def profile(files: list[tuple[str, Path]], top: int, output: Path) -> dict:
             prof = output.with_name(f"{output.stem}-{label}-{mode}.prof")
             prof.parent.mkdir(parents=True, exist_ok=True)
             answer = run_child(mode, path, profile=prof)
+            check_tables(label, mode, answer)
             stats = pstats.Stats(str(prof))
             phases = {}
             for (filename, _, func), (_, _, _, cumulative, _) in stats.stats.items():
@@ -419,7 +485,6 @@ def profile(files: list[tuple[str, Path]], top: int, output: Path) -> dict:
                 "phases_cumulative_s": dict(sorted(phases.items(), key=lambda kv: -kv[1])),
                 "sql_by_statement_top": dict(list(answer["sql_by_statement"].items())[:12]),
             }
-    run_child("clean")
     return out
 
 
@@ -460,14 +525,10 @@ def main() -> None:
             log(f"note: {notes[-1]}")
     if not any(label == "liechtenstein" for label, _ in files):
         sys.exit(f"osm_import: the country extract is missing: {FILES[1][1]}")
-    use_bench_database()
+    use_bench_database(BENCH)
     # No Django in this process: the measurements run in children, and Linux hands a parent's
     # RSS on to its children's ru_maxrss (see inherited_maxrss_kb), so the parent stays small.
     prepared = run_child("prepare", *(path for _, path in files))
-    if prepared["foreign_osm_assets"]:
-        notes.append(f"{prepared['foreign_osm_assets']} OSM assets outside region {REGION!r} in "
-                     f"{BENCH_DB}: a first import may update rather than create them")
-        log(f"warning: {notes[-1]}")
 
     file_info = {}
     for label, path in files:
@@ -476,10 +537,15 @@ def main() -> None:
                             **prepared["files"][str(path)]}
         log(f"{label}: {file_info[label]['bytes']:,} bytes, {file_info[label]['nodes']:,} nodes, "
             f"{file_info[label]['ways']:,} ways, {file_info[label]['relations']:,} relations")
+    refuse_if(BENCH, [f"{label}: {file_info[label]['nodes']:,} nodes in the file, expected "
+                      f"{EXPECTED_FILES[label]['nodes']:,}" for label, _ in files
+                      if file_info[label]["nodes"] != EXPECTED_FILES[label]["nodes"]])
+    checked = checked_data(BENCH, prepared["tables"], expected_counts(), after_first_import={
+        label: expected_json(expected_counts(label)) for label, _ in files})
 
     runs: dict[str, dict[str, list[dict]]] = {label: {m: [] for m in MODES} for label, _ in files}
     problems: list[str] = []
-    count_problems: list[str] = []
+    outcome_problems: list[str] = []
     code = code_fingerprint()
     total = args.warmup + args.rounds
     for round_no in range(total):
@@ -489,7 +555,8 @@ def main() -> None:
             started = time.perf_counter()
             out = measure_round(label, path, first)
             for mode in ("import_first", "import_again"):
-                count_problems += check_counts(label, mode, out[mode]["result"])
+                check_tables(label, mode, out[mode])
+                outcome_problems += check_counts(label, mode, out[mode]["result"])
             problems += [f"{label} {m}: ru_maxrss at exec {out[m]['rss_exec_kb']} KB is not below "
                          f"the baseline {out[m]['rss_start_kb']} KB; the peak is hidden"
                          for m in MODES if out[m]["rss_exec_kb"] >= out[m]["rss_start_kb"]]
@@ -500,8 +567,10 @@ def main() -> None:
             if not warm:
                 for mode in MODES:
                     runs[label][mode].append(out[mode])
-    run_child("clean")
+    check_unchanged(BENCH, checked, run_child("clean"))
     profiles = profile(files, args.profile_top, args.output) if args.profile else None
+    if profiles:
+        check_unchanged(BENCH, checked, run_child("clean"))
     if code_fingerprint() != code:
         problems.append(f"{' or '.join(CODE)} changed during the run: the numbers mix versions")
 
@@ -557,13 +626,13 @@ def main() -> None:
         "goal": f"import within {GOAL_RATIO:g}x of pyosmium alone (first import and re-import, "
                 "each file); peak memory flat in file size",
         "met": met,
-        "counts_ok": not count_problems,
-        "problems": sorted(set(count_problems + problems)),
+        "counts_ok": not outcome_problems,
+        "problems": sorted(set(outcome_problems + problems)),
         "notes": notes,
     }
     if profiles:
         result["profiles"] = profiles
-    write_result(result, args.output)
+    write_result(result, args.output, data=checked)
 
 
 if __name__ == "__main__":

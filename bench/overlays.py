@@ -16,7 +16,9 @@ Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/
    ±300 m per node), prices the real ones plus noise. Ours at ``--size``; the brute-force
    baseline, which would take minutes there, at ``--baseline-size`` (256) beside ours at the
    same size.
-4. **service** — on PostGIS (the ``gridtwin_bench`` database, see bench/README.md):
+4. **service** — on PostGIS (its own database, ``gridtwin_bench_overlays``, see bench/README.md;
+   before measuring and again before reporting it must hold exactly the bench market, its 407
+   nodes with one price each and no overlay, :func:`expected_counts`, or the run refuses):
    :func:`get_overlay` for a surface that is not cached (the snapshot query, the build, the
    GeoTIFF written to storage and the cache row), and cached (the snapshot query and the
    digest only), and the PNG rendering of the cached GeoTIFF. Skipped with ``--no-db``.
@@ -28,6 +30,7 @@ Progress goes to stderr; the result is one JSON object on stdout, also written t
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -40,16 +43,28 @@ import numpy as np
 import pandas as pd
 
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR))
+REPO_DIR = BENCH_DIR.parent
+if not __package__:  # run as a script: import from the repository (bench/routing.py is no app)
+    sys.path[:] = [str(REPO_DIR), *(p for p in sys.path if Path(p).resolve() != BENCH_DIR)]
+from bench.common import (  # noqa: E402
+    Expected,
+    check_unchanged,
+    checked_data,
+    migrate,
+    setup_django,
+    table_counts,
+    use_bench_database,
+    write_result,
+)
 
-from charger_near import setup_django, use_bench_database, write_result  # noqa: E402
-
+BENCH = "overlays"
 LMP = Path(__file__).resolve().parents[2] / "shared/data/lmp"
 PRICES = LMP / "caiso_rtpd_lmp_sfbayarea_2022-09-01_2022-09-04.csv.gz"
 NODES = LMP / "caiso_sfbayarea_node_locations.csv"
 INTERVAL = "2022-09-01T23:00:00-00:00"  # an evening interval with congestion (wide price spread)
 MARKET = "BENCH-OVERLAYS"
 GOAL_S = 1.0
+NODES_IN_FILE = 407  # CAISO SF Bay Area nodes with a price at INTERVAL
 
 
 def log(message: str) -> None:
@@ -61,6 +76,7 @@ def summary_s(values: list[float]) -> dict:
             "max_s": round(max(values), 4), "n": len(values)}
 
 
+@functools.cache
 def real_nodes() -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Lon/lat, LMP and code of the 407 CAISO nodes at :data:`INTERVAL`."""
     nodes = pd.read_csv(NODES)
@@ -208,17 +224,33 @@ def bench_synthetic(args) -> dict:
     return result
 
 
-def bench_service(args) -> dict:
-    from django.contrib.gis.geos import Point
-    from django.core.management import call_command
-    from django.test import override_settings
-
+def tables() -> tuple:
+    """The models whose tables the overlay service reads and writes."""
     from markets.models import Market, NodalPrice, PriceOverlay, PricingNode
-    from markets.services import overlays
+
+    return Market, PricingNode, NodalPrice, PriceOverlay
+
+
+def expected_counts() -> dict[str, Expected]:
+    """The bench market, its 407 nodes with one price each (the file's, at :data:`INTERVAL`),
+    and no overlay: each round builds its own."""
+    market, node, price, overlay = (m._meta.db_table for m in tables())
+    return {market: 1, node: NODES_IN_FILE, price: NODES_IN_FILE, overlay: 0}
+
+
+def data_counts() -> dict[str, int]:
+    """Rows per table the service uses."""
+    return table_counts(tables())
+
+
+def seed() -> None:
+    """The bench market with the real nodes and their prices at :data:`INTERVAL` (kept when
+    there), and no overlays."""
+    from django.contrib.gis.geos import Point
+
+    from markets.models import Market, PricingNode
     from markets.services.storage import store_prices
 
-    log("migrating gridtwin_bench")
-    call_command("migrate", verbosity=0, interactive=False)
     lonlat, lmp, codes = real_nodes()
     start = pd.Timestamp(INTERVAL).to_pydatetime()
     market, _ = Market.objects.get_or_create(name=MARKET, defaults={"currency": "USD",
@@ -232,6 +264,24 @@ def bench_service(args) -> dict:
     store_prices([{"node_id": ids[c], "run": "real-time", "interval_start": start,
                    "interval_end": start + timedelta(minutes=15), "lmp_per_mwh": float(p)}
                   for c, p in zip(codes, lmp, strict=True)], source="bench-overlays")
+    clean()
+
+
+def clean() -> None:
+    """What a run leaves beside the seeded data: overlays (each round deletes its own)."""
+    from markets.models import PriceOverlay
+
+    PriceOverlay.objects.filter(market__name=MARKET).delete()
+
+
+def bench_service(args) -> dict:
+    from django.test import override_settings
+
+    from markets.models import Market, NodalPrice, PriceOverlay
+    from markets.services import overlays
+
+    start = pd.Timestamp(INTERVAL).to_pydatetime()
+    market = Market.objects.get(name=MARKET)
     at = start + timedelta(minutes=5)
     result: dict = {"nodes": NodalPrice.objects.filter(node__market=market).count()}
     with tempfile.TemporaryDirectory() as media, override_settings(MEDIA_ROOT=media):
@@ -276,14 +326,27 @@ def main() -> None:
     if not PRICES.exists():
         sys.exit(f"overlays: CAISO prices not found: {PRICES}")
     if not args.no_db:
-        use_bench_database()
+        database = use_bench_database(BENCH)
     setup_django()
+    # The surfaces are made from the file's nodes (the 10k from copies of them): checked too.
+    inputs = {"nodes_in_file": len(real_nodes()[0])}
+    counts, expected = inputs, {"nodes_in_file": NODES_IN_FILE}
+    if not args.no_db:
+        log(f"migrating {database}")
+        migrate()
+        seed()
+        counts, expected = {**inputs, **data_counts()}, {**expected, **expected_counts()}
+    checked = checked_data(BENCH, counts, expected, synthetic_nodes=args.synthetic)
+    if args.no_db:
+        checked["database"] = None
     result = {"benchmark": "overlays", "load_average_start": [round(v, 2) for v in os.getloadavg()],
               "surface_407": bench_surfaces(args), "surface_10k": bench_synthetic(args)}
     if not args.no_db:
         result["service"] = bench_service(args)
+        clean()
+        check_unchanged(BENCH, checked, {**inputs, **data_counts()})
     result["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-    write_result(result, args.output)
+    write_result(result, args.output, data=checked)
 
 
 if __name__ == "__main__":

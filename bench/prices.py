@@ -12,8 +12,11 @@ Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/
    and "one node over 4 days" (:func:`node_series` and ``GET /api/v1/prices/series/``), beside
    the hand-written SQL for the same rows. Goal: median < 50 ms each on PostGIS.
 
-Works in the ``gridtwin_bench`` database (see bench/README.md); the CAISO market's prices are
-deleted and the table vacuumed before each first import. Progress goes to stderr; the result
+Works in its own database, ``gridtwin_bench_prices`` (see bench/README.md and
+``bench/common.py``); the CAISO market's prices are deleted and the table vacuumed before each
+first import. Before the load the database must hold the market, its 407 nodes and no prices,
+and while the queries run those nodes and the file's 156,288 prices (:func:`expected_counts`),
+or the run refuses; the run deletes its prices at the end. Progress goes to stderr; the result
 is one JSON object on stdout, also written to ``bench/results/prices.json``.
 """
 
@@ -28,19 +31,71 @@ from datetime import timedelta
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR))
+REPO_DIR = BENCH_DIR.parent
+if not __package__:  # run as a script: import from the repository (bench/routing.py is no app)
+    sys.path[:] = [str(REPO_DIR), *(p for p in sys.path if Path(p).resolve() != BENCH_DIR)]
+from bench.common import (  # noqa: E402
+    Expected,
+    check_unchanged,
+    checked_data,
+    migrate,
+    setup_django,
+    table_counts,
+    use_bench_database,
+    write_result,
+)
 
-from charger_near import setup_django, use_bench_database, write_result  # noqa: E402
-
+BENCH = "prices"
 LMP = Path(__file__).resolve().parents[2] / "shared/data/lmp"
 PRICES = LMP / "caiso_rtpd_lmp_sfbayarea_2022-09-01_2022-09-04.csv.gz"
 NODES = LMP / "caiso_sfbayarea_node_locations.csv"
+PRICES_IN_FILE = 156_288  # 407 nodes × 384 intervals
 LOAD_GOAL = 3.0
 QUERY_GOAL_MS = 50.0
 
 
 def log(message: str) -> None:
     print(f"[prices] {message}", file=sys.stderr, flush=True)
+
+
+def tables() -> tuple:
+    """The models whose tables the import fills and the queries read."""
+    from markets.models import Market, NodalPrice, PricingNode
+
+    return Market, PricingNode, NodalPrice
+
+
+def expected_counts(loaded: bool = False) -> dict[str, Expected]:
+    """The CAISO market and its 407 nodes; no prices before the load (each round imports them
+    into an empty table), all 156,288 of the file once ``loaded`` (what the queries read)."""
+    market, node, price = (m._meta.db_table for m in tables())
+    return {market: 1, node: 407, price: PRICES_IN_FILE if loaded else 0}
+
+
+def data_counts() -> dict[str, int]:
+    """Rows per table the benchmark uses."""
+    return table_counts(tables())
+
+
+def seed() -> None:
+    """The CAISO market and its nodes (``import_nodes``, which keeps them when unchanged), and
+    no prices."""
+    from markets.services.nodes import import_nodes
+
+    import_nodes(NODES, market_name="CAISO", currency="USD", time_zone="America/Los_Angeles",
+                 interval_min=15, carbon_zone="CISO")
+    clean()
+
+
+def clean() -> None:
+    """What a run leaves beside the seeded data: the prices it loaded."""
+    from django.db import connection
+
+    from markets.models import NodalPrice
+
+    NodalPrice.objects.filter(node__market__name="CAISO").delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {NodalPrice._meta.db_table}")
 
 
 def summary_ms(values: list[float]) -> dict:
@@ -61,11 +116,8 @@ def bench_load(rounds: int) -> dict:
     from django.db import connection
 
     from markets.models import Market, NodalPrice
-    from markets.services.nodes import import_nodes
     from markets.services.prices import import_prices
 
-    import_nodes(NODES, market_name="CAISO", currency="USD", time_zone="America/Los_Angeles",
-                 interval_min=15, carbon_zone="CISO")
     market = Market.objects.get(name="CAISO")
     read, first, again = [], [], []
     for i in range(rounds):
@@ -187,18 +239,25 @@ def main() -> None:
     args = parser.parse_args()
     if not PRICES.is_file():
         sys.exit(f"prices: {PRICES} not found (needs ../shared/data)")
-    use_bench_database()
+    database = use_bench_database(BENCH)
     setup_django()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    log(f"migrating {database}")
+    migrate()
+    seed()
+    checked = checked_data(BENCH, data_counts(), expected_counts())
     log("loading the CAISO file")
     load = bench_load(args.rounds)
+    queried = checked_data(BENCH, data_counts(), expected_counts(loaded=True))
     log("timing the queries")
     queries = bench_queries(args.samples)
+    check_unchanged(BENCH, queried, data_counts())
+    clean()
+    check_unchanged(BENCH, checked, data_counts())
     result = {"bench": "prices", "load": load, "queries": queries,
               "met": load["met"] and queries["met"]}
-    write_result(result, BENCH_DIR / "results" / "prices.json")
+    write_result(result, BENCH_DIR / "results" / "prices.json",
+                 data={**checked, "counts_queried": queried["counts"],
+                       "expected_queried": queried["expected"]})
 
 
 if __name__ == "__main__":

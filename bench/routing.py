@@ -1,6 +1,11 @@
 """Drone routing on the Liechtenstein demo region: matrix speed, plan quality, end to end.
 
-Three questions, measured side by side in one run on the bench database (see README.md):
+Three questions, measured side by side in one run in the benchmark's own database,
+``gridtwin_bench_routing`` (see README.md and ``bench/common.py``; its flight graph file under
+``MEDIA_ROOT/bench/gridtwin_bench_routing/``), where the demo region is imported and the graph
+built once. Before measuring and again before reporting the database must hold exactly the
+region, its 5 drone ports, flight graph and no-fly zones and no flight plans
+(:func:`expected_counts`), or the run refuses.
 
 1. **matrix** — the road/corridor distance matrix of 500 targets: one
    ``scipy.sparse.csgraph.dijkstra`` multi-source run (what planning uses) vs per-pair
@@ -27,7 +32,6 @@ object on stdout, also written to ``bench/results/routing.json``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import itertools
 import statistics
 import sys
@@ -38,37 +42,77 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-# this file is named like the app: keep bench/ off the import path so ``routing`` is the app
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
-sys.path.insert(0, str(REPO_DIR))
-_spec = importlib.util.spec_from_file_location("charger_near", BENCH_DIR / "charger_near.py")
-charger_near = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(charger_near)
+if not __package__:  # run as a script: this file is named like the app, keep bench/ off the path
+    sys.path[:] = [str(REPO_DIR), *(p for p in sys.path if Path(p).resolve() != BENCH_DIR)]
+from bench.common import (  # noqa: E402
+    Expected,
+    check_unchanged,
+    checked_data,
+    migrate,
+    setup_django,
+    table_counts,
+    use_bench_database,
+    write_result,
+)
 
+BENCH = "routing"
 DEMO = REPO_DIR / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"
 REGION = "liechtenstein"
+NO_FLY_ZONES = 9  # imported from the extract with the flight graph
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def prepare():
-    """The demo region imported and its flight graph built (both kept between runs)."""
-    from django.core.management import call_command
+def tables() -> tuple:
+    """The models whose tables planning reads and writes."""
+    from routing.models import DronePort, FlightGraph, FlightPlan, NoFlyZone
+    from twin.models import Line, Region, Road, Substation, Support
 
+    return Region, Substation, Line, Support, Road, NoFlyZone, FlightGraph, DronePort, FlightPlan
+
+
+def expected_counts(graph: bool = True) -> dict[str, Expected]:
+    """The demo region (the grid and roads of the Liechtenstein extract), a drone port at each of
+    its 5 substations, its flight graph and no-fly zones (``graph``), and no flight plans."""
+    names = [m._meta.db_table for m in tables()]
+    counts = [1, 5, 15, 186, 8_248, NO_FLY_ZONES if graph else 0, 1 if graph else 0, 5, 0]
+    return dict(zip(names, counts, strict=True))
+
+
+def data_counts() -> dict[str, int]:
+    """Rows per table planning uses."""
+    return table_counts(tables())
+
+
+def seed(graph: bool = True):
+    """The demo region imported, its flight graph built (``graph``) and a drone port at each
+    substation, all kept between runs; (region, flight graph record or None)."""
     from routing.services.graph import build_flight_graph
+    from routing.services.planning import substation_ports
     from twin.ingest.osm import import_osm
     from twin.models import Region
 
-    call_command("migrate", verbosity=0)
     if not Region.objects.filter(name=REGION, imported_at__isnull=False).exists():
         log("importing the demo region")
         import_osm(DEMO, region_name=REGION)
-    started = time.monotonic()
-    record = build_flight_graph(REGION)
-    log(f"flight graph ready in {time.monotonic() - started:.1f} s ({record.node_count} nodes)")
-    return Region.objects.get(name=REGION), record
+    region = Region.objects.get(name=REGION)
+    record = None
+    if graph:
+        started = time.monotonic()
+        record = build_flight_graph(REGION)
+        log(f"flight graph ready in {time.monotonic() - started:.1f} s ({record.node_count} nodes)")
+    substation_ports(region)
+    clean()
+    return region, record
+
+
+def clean() -> None:
+    """What a run leaves beside the seeded data: flight plans (each bench deletes its own)."""
+    from routing.models import FlightPlan
+
+    FlightPlan.objects.all().delete()
 
 
 def bench_matrix(record, n_targets: int, pair_sample: int, source_sample: int, seed: int) -> dict:
@@ -222,16 +266,25 @@ def main() -> None:
                         help="PyVRP time budget per quality instance (10x for the comparison)")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results/routing.json")
     args = parser.parse_args()
-    charger_near.use_bench_database()
-    charger_near.setup_django()
-    region, record = prepare()
+    database = use_bench_database(BENCH)
+    setup_django()
+    from django.conf import settings
+
+    settings.ROUTING_GRAPH_DIR = str(Path(settings.MEDIA_ROOT) / "bench" / database / "graphs")
+    log(f"migrating {database}")
+    migrate()
+    region, record = seed()
+    checked = checked_data(BENCH, data_counts(), expected_counts(),
+                           graph_nodes=record.node_count, graph_edges=record.edge_count)
     log("matrix: csgraph vs osmnx per pair")
     result = {"bench": "routing", "matrix": bench_matrix(record, args.targets, args.pair_sample,
                                                            args.source_sample, args.seed)}
     result["quality"] = bench_quality(region, args.quality_budget_s, args.seed, args.range_m)
     log("end to end")
     result["end_to_end"] = bench_end_to_end(region, record, args.targets, args.budget_s, args.seed)
-    charger_near.write_result(result, args.output)
+    clean()
+    check_unchanged(BENCH, checked, data_counts())
+    write_result(result, args.output, data=checked)
 
 
 if __name__ == "__main__":

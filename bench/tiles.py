@@ -3,8 +3,8 @@ same tile, over a twin of ≥ 1,000,000 supports and ≥ 100,000 lines.
 
 Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/tiles.py``).
 
-* Works in its own database, ``gridtwin_bench`` on the server of ``DATABASE_URL`` (created, with
-  PostGIS, when missing; migrated on every run), like ``bench/charger_near.py``.
+* Works in its own database, ``gridtwin_bench_tiles`` on the server of ``DATABASE_URL``
+  (created, with PostGIS, when missing; migrated on every run; see ``bench/common.py``).
 * Data: the real Liechtenstein grid (``data/demo/liechtenstein-2024-03-04.osm.pbf``, imported
   with ``import_osm`` as region ``liechtenstein`` when not there yet: 15 lines, 186 supports,
   5 substations, 9 chargers) is the template. ``--copies`` copies of it (default 6,667: 1.24 M
@@ -15,6 +15,10 @@ Run with ``make bench`` (or ``DATABASE_URL=postgis://… .venv/bin/python bench/
   share of vanished (``missing_since``) assets are random. Rows are made server-side with
   ``INSERT … SELECT ST_Translate(…)`` from the template joined to a table of offsets (COPY'd in),
   marked ``source='bench-tiles'``, then ``ANALYZE``d. Seeding is skipped when the counts match.
+* The data checked, before measuring and again before reporting: the template holds exactly
+  :data:`EXPECTED_TEMPLATE` and each table exactly the template's rows × (``--copies`` + 1);
+  below 1 M supports or 100 k lines (:data:`DOCUMENTED_MINIMUM`) the run refuses unless
+  ``--allow-small`` (then ``below_documented_size`` in the result says so).
 * Tiles: for each zoom of ``--zooms`` (8, 11, 14, 16), ``--tiles`` distinct tiles, each the tile
   holding a random support of a random copy (so tiles lie where the grid is).
 * Timed, interleaved (rotating which goes first), ``--rounds`` times per tile and layer:
@@ -64,17 +68,39 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 DEFAULT_PBF = REPO_DIR / "data" / "demo" / "liechtenstein-2024-03-04.osm.pbf"
-sys.path.insert(0, str(BENCH_DIR))
-from charger_near import BENCH_DB, setup_django, use_bench_database, write_result  # noqa: E402
+if not __package__:  # run as a script: import from the repository (bench/routing.py is no app)
+    sys.path[:] = [str(REPO_DIR), *(p for p in sys.path if Path(p).resolve() != BENCH_DIR)]
+from bench.common import (  # noqa: E402
+    Expected,
+    check_unchanged,
+    checked_data,
+    count_problems,
+    migrate,
+    refuse_if,
+    setup_django,
+    table_counts,
+    use_bench_database,
+    write_result,
+)
 
+BENCH = "tiles"
 SOURCE = "bench-tiles"
 TEMPLATE_REGION = "liechtenstein"
+DEFAULT_COPIES = 6667
+TABLES = ("twin_line", "twin_support", "twin_substation", "twin_charger")
+# What the benchmark is documented to measure: the template's rows (the real grid of the
+# Liechtenstein extract), copied --copies times beside it ...
+EXPECTED_TEMPLATE = {"twin_line": 15, "twin_support": 186, "twin_substation": 5, "twin_charger": 9}
+# ... into a twin of at least this size (6,667 copies: 1.24 M supports, 100 k lines).
+DOCUMENTED_MINIMUM: dict[str, Expected] = {"twin_support": (1_000_000, None),
+                                           "twin_line": (100_000, None)}
 CELL = (0.08, 0.10)  # degrees lon, lat
 ORIGIN = (5.5, 48.0)
 GOAL_RATIO = 1.3
 GOAL_MAX_BYTES = 500 * 1024
 GOAL_Z14_P95_MS = 50.0
 LAYERS = ("lines", "substations", "supports", "chargers")
+DEFAULT_SEED = 20261128
 STATUSES = ["available", "charging", "blocked", "out_of_order", "planned", "unknown"]
 
 
@@ -83,6 +109,16 @@ def log(message: str) -> None:
 
 
 # --- data -------------------------------------------------------------------------------------
+def expected_counts(copies: int = DEFAULT_COPIES) -> dict[str, Expected]:
+    """Rows per table: the template and its ``copies`` copies, nothing else."""
+    return {table: n * (copies + 1) for table, n in EXPECTED_TEMPLATE.items()}
+
+
+def data_counts() -> dict[str, int]:
+    """Rows per table the tiles are made of (all of them: the template and the copies)."""
+    return table_counts(TABLES)
+
+
 def ensure_template(pbf: Path) -> dict[str, int]:
     """The real Liechtenstein grid, imported once; its row counts per model."""
     from twin.ingest.osm import import_osm
@@ -160,36 +196,46 @@ def offsets(copies: int, template_origin: tuple[float, float], rng) -> np.ndarra
     return np.column_stack([k, dx, dy])
 
 
-def ensure_data(args, template: dict[str, int]) -> tuple[np.ndarray, float | None]:
-    """Seed the copies unless they are all there; (offsets, seconds spent seeding or None)."""
+def seed(copies: int = DEFAULT_COPIES, random_seed: int = DEFAULT_SEED,
+         pbf: Path = DEFAULT_PBF) -> tuple[dict[str, int], np.ndarray, float | None]:
+    """The template imported and ``copies`` copies of it seeded, unless they are all there.
+
+    Returns
+    -------
+    tuple
+        The template's rows per table, the copies' offsets and the seconds spent seeding the
+        copies (None when they were there).
+    """
     from django.db import connection, transaction
 
     from twin.models import Region
 
+    template = ensure_template(pbf)
+    refuse_if(BENCH, [f"template: {p}" for p in count_problems(template, EXPECTED_TEMPLATE)])
     region = Region.objects.get(name=TEMPLATE_REGION)
     with connection.cursor() as cur:
         cur.execute("SELECT ST_XMin(e), ST_YMin(e) FROM (SELECT ST_Extent(location) AS e FROM "
                     "twin_support WHERE region_id = %s AND source = 'osm') s", [region.pk])
         template_origin = cur.fetchone()
-    rng = np.random.default_rng(args.seed)
-    table = offsets(args.copies, template_origin, rng)
-    want = {name: n * args.copies for name, n in template.items()}
+    rng = np.random.default_rng(random_seed)
+    table = offsets(copies, template_origin, rng)
+    want = {name: n * copies for name, n in template.items()}
     have = {}
     with connection.cursor() as cur:
         for name in want:
             cur.execute(f"SELECT count(*) FROM {name} WHERE source = %s", [SOURCE])
             have[name] = cur.fetchone()[0]
     if have == want:
-        log(f"reusing the bench twin in {BENCH_DB}: " +
+        log("reusing the bench twin: " +
             ", ".join(f"{n:,} {t.removeprefix('twin_')}" for t, n in have.items()))
-        return table, None
+        return template, table, None
     started = time.perf_counter()
     with connection.cursor() as cur:
         for name, n in have.items():
             if n:
                 log(f"removing {n:,} bench rows from {name} (want {want[name]:,})")
                 cur.execute(f"DELETE FROM {name} WHERE source = %s", [SOURCE])
-    log(f"seeding {args.copies:,} copies of the template: " +
+    log(f"seeding {copies:,} copies of the template: " +
         ", ".join(f"{n:,} {t.removeprefix('twin_')}" for t, n in want.items()))
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("CREATE TEMP TABLE bench_offsets (k int PRIMARY KEY, dx float8, dy float8) "
@@ -197,35 +243,32 @@ def ensure_data(args, template: dict[str, int]) -> tuple[np.ndarray, float | Non
         with cur.cursor.copy("COPY bench_offsets (k, dx, dy) FROM STDIN") as copy:
             for k, dx, dy in table:
                 copy.write_row((int(k), float(dx), float(dy)))
-        cur.execute("SELECT setseed(%s)", [(args.seed % 1000) / 1000])
-        batch = max(1, args.copies // 8)
-        for lo in range(0, args.copies, batch):
+        cur.execute("SELECT setseed(%s)", [(random_seed % 1000) / 1000])
+        batch = max(1, copies // 8)
+        for lo in range(0, copies, batch):
             for statement in SEED_SQL.values():
                 cur.execute(statement, {"source": SOURCE, "region": region.pk, "lo": lo,
                                         "hi": lo + batch, "statuses": STATUSES})
-            log(f"  copies {min(lo + batch, args.copies):,}/{args.copies:,} "
+            log(f"  copies {min(lo + batch, copies):,}/{copies:,} "
                 f"({time.perf_counter() - started:.0f} s)")
     with connection.cursor() as cur:
         for name in want:
             cur.execute(f"ANALYZE {name}")
     seconds = time.perf_counter() - started
     log(f"seeded in {seconds:.1f} s")
-    return table, seconds
+    return template, table, seconds
 
 
-def data_counts() -> dict[str, int]:
-    from django.db import connection
+def clean() -> None:
+    """What a run leaves beside the seeded data: the session it signed in with."""
+    from django.contrib.sessions.models import Session
 
-    out = {}
-    with connection.cursor() as cur:
-        for layer, table in (("lines", "twin_line"), ("supports", "twin_support"),
-                             ("substations", "twin_substation"), ("chargers", "twin_charger")):
-            cur.execute(f"SELECT count(*), count(*) FILTER (WHERE missing_since IS NOT NULL) "
-                        f"FROM {table}")
-            total, vanished = cur.fetchone()
-            out[layer] = total
-            out[f"{layer}_vanished"] = vanished
-    return out
+    Session.objects.all().delete()  # the database is the benchmark's own: all are its sessions
+
+
+def vanished_counts() -> dict[str, int]:
+    """Rows per table marked vanished (``missing_since``; not drawn on tiles)."""
+    return table_counts(TABLES, where=dict.fromkeys(TABLES, "missing_since IS NOT NULL"))
 
 
 # --- tiles to ask for -------------------------------------------------------------------------
@@ -438,7 +481,7 @@ def breakdown(client, tiles_by_zoom: dict) -> dict:
 def explain(tiles_by_zoom: dict) -> None:
     from django.db import connection
 
-    from twin.tiles import service as tiles
+    from twin.tiles.middleware import service as tiles
 
     for chosen in tiles_by_zoom.values():
         for layer in LAYERS:
@@ -453,36 +496,45 @@ def explain(tiles_by_zoom: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--copies", type=int, default=6667,
+    parser.add_argument("--copies", type=int, default=DEFAULT_COPIES,
                         help="copies of the Liechtenstein grid (6667: 1.24 M supports, 100 k lines)")
     parser.add_argument("--zooms", default="8,11,14,16", help="zoom levels (8,11,14,16)")
     parser.add_argument("--tiles", type=int, default=20, help="distinct tiles per zoom (20)")
     parser.add_argument("--rounds", type=int, default=5,
                         help="times each tile is fetched, per method (5)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up tiles per zoom (3)")
-    parser.add_argument("--seed", type=int, default=20261128, help="random seed")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
     parser.add_argument("--pbf", type=Path, default=DEFAULT_PBF, help="the template OSM extract")
+    parser.add_argument("--allow-small", action="store_true",
+                        help="measure a twin below the documented size (fewer than 1 M supports "
+                        "or 100 k lines), e.g. with a small --copies to try a change quickly; "
+                        "the result says so")
     parser.add_argument("--explain", action="store_true",
                         help="print EXPLAIN ANALYZE of one tile query per zoom and layer")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results/tiles.json")
     args = parser.parse_args()
     zooms = [int(z) for z in args.zooms.split(",")]
+    small = count_problems(expected_counts(args.copies), DOCUMENTED_MINIMUM)
+    if small and not args.allow_small:
+        sys.exit(f"tiles: --copies {args.copies} makes a twin below the documented size ("
+                 + "; ".join(small) + "); pass --allow-small to measure it anyway")
 
-    use_bench_database()
+    database = use_bench_database(BENCH)
     setup_django()
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client
     from django.test.utils import override_settings
 
-    from twin.tiles import service as tiles
+    from twin.tiles.middleware import service as tiles
 
-    log(f"migrating {BENCH_DB}")
-    call_command("migrate", verbosity=0, interactive=False)
-    template = ensure_template(args.pbf)
-    table, seed_s = ensure_data(args, template)
-    counts = data_counts()
+    log(f"migrating {database}")
+    migrate()
+    template, table, seed_s = seed(args.copies, args.seed, args.pbf)
+    checked = checked_data(BENCH, data_counts(), expected_counts(args.copies),
+                           copies=args.copies, template=template, vanished=vanished_counts(),
+                           below_documented_size=bool(small),
+                           seed_s=round(seed_s, 1) if seed_s is not None else None)
     tiles_by_zoom = sample_tiles(table, zooms, args.tiles + args.warmup, args.seed)
     warmup = {z: t[:args.warmup] for z, t in tiles_by_zoom.items()}
     tiles_by_zoom = {z: t[args.warmup:] for z, t in tiles_by_zoom.items()}
@@ -645,8 +697,6 @@ def main() -> None:
     }
     result = {
         "benchmark": "tiles",
-        "data": {"copies": args.copies, **counts,
-                 "seed_s": round(seed_s, 1) if seed_s is not None else None},
         "tiles_per_zoom": args.tiles,
         "rounds": args.rounds,
         "zooms": report_zooms,
@@ -665,7 +715,9 @@ def main() -> None:
                   "z14_p95": f"p95 of z14 requests < {GOAL_Z14_P95_MS:g} ms"},
         "met": met,
     }
-    write_result(result, args.output)
+    clean()
+    check_unchanged(BENCH, checked, data_counts())
+    write_result(result, args.output, data=checked)
 
 
 if __name__ == "__main__":
