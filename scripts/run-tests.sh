@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: the embedded smoke suite (SpatiaLite + filesystem broker), then the main
-# suite on PostGIS with job tests on a real Celery worker over Redis, then the documentation's
-# strict build. Starts a throwaway PostGIS and Redis unless DATABASE_URL / CELERY_BROKER_URL name
+# The whole test suite: the embedded smoke suite (SpatiaLite + filesystem broker) beside the main
+# suite on PostGIS with job tests on a real Celery worker over Redis (independent: they run at
+# the same time, the embedded one's output shown when it ends), then the documentation's strict
+# build. Starts a throwaway PostGIS and Redis unless DATABASE_URL / CELERY_BROKER_URL name
 # running ones.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -12,17 +13,22 @@ started_here=0
 eval "$(scripts/test-services.sh start)" || { echo "could not start test services" >&2; exit 1; }
 [ "$started_here" = 1 ] && trap 'scripts/test-services.sh stop' EXIT
 
-echo "== embedded smoke suite (SpatiaLite, serverless broker)"
 embedded_dir=$(mktemp -d)
-env -u CELERY_BROKER_URL GRIDTWIN_VAR_DIR="$embedded_dir" \
+echo "== embedded smoke suite (SpatiaLite, serverless broker): started, its output follows the main suite's"
+env -u CELERY_BROKER_URL GRIDTWIN_VAR_DIR="$embedded_dir/var" \
   DATABASE_URL="spatialite:///$embedded_dir/gridtwin.sqlite3" \
-  "${PYTEST[@]}" -q -m embedded
-embedded_rc=$?
-rm -rf "$embedded_dir"
+  "${PYTEST[@]}" -q -m embedded >"$embedded_dir/output.log" 2>&1 &
+embedded_pid=$!
 
 echo "== main suite (PostGIS, Redis, real Celery workers)"
 "${PYTEST[@]}"
 main_rc=$?
+
+wait "$embedded_pid"
+embedded_rc=$?
+echo "== embedded smoke suite (SpatiaLite, serverless broker)"
+cat "$embedded_dir/output.log"
+rm -rf "$embedded_dir"
 
 # After the main suite, whose browser tests refresh the screenshots in docs/img/: a broken
 # link, anchor, include or navigation entry fails the build.
