@@ -481,7 +481,7 @@ def breakdown(client, tiles_by_zoom: dict) -> dict:
 def explain(tiles_by_zoom: dict) -> None:
     from django.db import connection
 
-    from twin.tiles.middleware import service as tiles
+    from twin.tiles import service as tiles
 
     for chosen in tiles_by_zoom.values():
         for layer in LAYERS:
@@ -526,7 +526,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import override_settings
 
-    from twin.tiles.middleware import service as tiles
+    from twin.tiles import service as tiles
 
     log(f"migrating {database}")
     migrate()
