@@ -11,14 +11,23 @@ PYTEST=(.venv/bin/python -m pytest -p no:cacheprovider "$@")
 started_here=0
 [ -z "${DATABASE_URL:-}${CELERY_BROKER_URL:-}" ] && started_here=1
 eval "$(scripts/test-services.sh start)" || { echo "could not start test services" >&2; exit 1; }
-[ "$started_here" = 1 ] && trap 'scripts/test-services.sh stop' EXIT
+embedded_pid=""
+cleanup() {
+  [ -n "$embedded_pid" ] && kill -- -"$embedded_pid" 2>/dev/null
+  [ "$started_here" = 1 ] && scripts/test-services.sh stop
+}
+trap cleanup EXIT
 
 embedded_dir=$(mktemp -d)
 echo "== embedded smoke suite (SpatiaLite, serverless broker): started, its output follows the main suite's"
+# Job control on for this one background job: without it a script's background commands ignore
+# SIGINT, and so would the `make run` that the embedded suite starts and stops with Ctrl-C.
+set -m
 env -u CELERY_BROKER_URL GRIDTWIN_VAR_DIR="$embedded_dir/var" \
   DATABASE_URL="spatialite:///$embedded_dir/gridtwin.sqlite3" \
   "${PYTEST[@]}" -q -m embedded >"$embedded_dir/output.log" 2>&1 &
 embedded_pid=$!
+set +m
 
 echo "== main suite (PostGIS, Redis, real Celery workers)"
 "${PYTEST[@]}"
@@ -26,6 +35,7 @@ main_rc=$?
 
 wait "$embedded_pid"
 embedded_rc=$?
+embedded_pid=""
 echo "== embedded smoke suite (SpatiaLite, serverless broker)"
 cat "$embedded_dir/output.log"
 rm -rf "$embedded_dir"
